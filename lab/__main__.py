@@ -1,0 +1,226 @@
+"""Command line: python -m lab {demo,train,eval,compare,synth,predict,list} --help."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from lab.config import RunConfig
+
+
+def _kv(text: str) -> tuple[str, object]:
+    """"sigma=1.5" -> ("sigma", 1.5); values are JSON when they parse, else strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    from lab.losses import LOSSES
+    from lab.models import MODELS
+
+    d = RunConfig()
+    p.add_argument("--config", help="JSON config file (a run's config.json works); flags below override it")
+    p.add_argument("--name", help="run name: the folder under --results")
+    p.add_argument("--model", choices=sorted(MODELS), help=f"backbone (default {d.model})")
+    p.add_argument("--width", type=float, help=f"width multiplier, e.g. 1, 0.5, 0.25, 0.125, 0.0625 (default {d.width})")
+    p.add_argument("--loss", choices=sorted(LOSSES), help=f"loss from the registry (default {d.loss})")
+    p.add_argument("--loss-kw", type=_kv, action="append", default=[], metavar="KEY=VALUE", help="loss hyper-parameter")
+    p.add_argument("--model-kw", type=_kv, action="append", default=[], metavar="KEY=VALUE", help="model argument")
+    p.add_argument("--decoder", choices=["argmax", "soft_argmax", "barycenter"], help="default: the loss's decoder")
+    p.add_argument("--data", help="synthetic (default) or 300w:PATH, wflw:LIST[:ROOT], cofw:MAT, aflw:LIST[:ROOT]")
+    p.add_argument("--train-n", type=int, help=f"training faces (default {d.train_n})")
+    p.add_argument("--val-n", type=int, help=f"synthetic validation faces (default {d.val_n})")
+    p.add_argument("--test-n", type=int, help=f"synthetic faces per test subset (default {d.test_n})")
+    p.add_argument("--val-fraction", type=float, help=f"real data: share held out for validation (default {d.val_fraction})")
+    p.add_argument("--split-seed", type=int, help="real data: seed of the train/val split")
+    p.add_argument("--label-noise", nargs=2, metavar=("KIND", "SIGMA"), help="training-label noise: isotropic|tangential PX")
+    p.add_argument("--epochs", type=int, help=f"(default {d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"(default {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"(default {d.lr})")
+    p.add_argument("--ema", type=float, help="EMA decay for the evaluated weights, e.g. 0.99")
+    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--unlabeled", type=int, help="adversarial branch: size N of the unlabeled pool (0 = off)")
+    p.add_argument("--adv-weight", type=float, help=f"adversarial weight lambda (default {d.adv_weight})")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """RunConfig from --config (if any) overridden by the flags that were given."""
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    data = cfg.to_dict()
+    data.pop("device_used", None)
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    for key, value in vars(args).items():
+        if key in fields and value is not None:
+            data[key] = value
+    data["loss_kw"] = {**data["loss_kw"], **dict(args.loss_kw)}
+    data["model_kw"] = {**data["model_kw"], **dict(args.model_kw)}
+    if args.label_noise:
+        data["label_noise"] = {"kind": args.label_noise[0], "sigma": float(args.label_noise[1])}
+    if args.no_augment:
+        data["augment"] = False
+    if not args.name and not args.config:
+        data["name"] = f"{data['model']}-{data['width']:g}-{data['loss']}"
+    return RunConfig.from_dict(data)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from lab.train import train
+
+    cfg = config_from_args(args)
+    run = train(cfg, args.results, resume=args.resume, progress=not args.quiet)
+    _print_metrics(run)
+    return 0
+
+
+def _print_metrics(run) -> None:
+    from lab.compare import comparison_table
+
+    print(comparison_table([run]).drop(columns=["run"]).to_markdown(index=False))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lab.train import evaluate_run
+
+    jitters = [float(x) for x in args.jitter.split(",")] if args.jitter else []
+    run = evaluate_run(args.run)
+    _print_metrics(run)
+    if jitters:
+        from lab.robustness import box_jitter_curve
+
+        curve = box_jitter_curve(args.run, jitters)
+        print(curve.to_markdown(index=False))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lab.compare import compare
+
+    paths = compare(args.runs, args.out, args.subset)
+    print(Path(paths["markdown"]).read_text())
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from lab.data.synth_sheet import write_synth_sheet
+
+    out = write_synth_sheet(args.split, args.n, args.out, size=args.size, seed=args.seed)
+    print(f"wrote {args.n} {args.split} faces and a contact sheet under {out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from lab.losses import LOSSES
+    from lab.models import MODELS
+
+    print("losses:")
+    for name, spec in sorted(LOSSES.items()):
+        print(f"  {name:<12} input={spec.input:<7} decoder={spec.decoder:<11} {spec.paper}")
+    print("models:", ", ".join(sorted(MODELS)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from lab.predict import predict_image
+
+    outputs = predict_image(args.run, args.image, box=args.box, out_dir=args.out)
+    for kind, path in outputs.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main job: two small RCNs (soft-argmax L2 vs LaplaceKL) on synthetic faces, then a comparison."""
+    from lab.compare import compare
+    from lab.train import train
+
+    base = RunConfig(model="rcn", width=0.25, epochs=args.epochs, train_n=args.train_n, val_n=100, test_n=150,
+                     batch_size=32, seed=0, device=args.device or "auto")
+    run_dirs = []
+    for name, loss in (("softargmax", "l2"), ("laplace_kl", "laplace_kl")):
+        cfg = base.replace(name=name, loss=loss)
+        run = train(cfg, args.out, resume=True, progress=not args.quiet)
+        run_dirs.append(run.path)
+    paths = compare(run_dirs, Path(args.out) / "comparison")
+    print(Path(paths["markdown"]).read_text())
+    print(f"runs: {', '.join(str(p) for p in run_dirs)}")
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    print(f"inspect them: streamlit run app.py -- --results {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("demo", help="main job: train two small RCNs on synthetic faces and compare them")
+    p.add_argument("--out", default="runs/demo", help="folder for the runs (default runs/demo)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--train-n", type=int, default=1500)
+    p.add_argument("--device")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("train", help="train one run (see --help for every knob)")
+    _add_config_args(p)
+    p.add_argument("--results", default="runs", help="parent folder of run folders (default runs/)")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("eval", help="re-evaluate a run on its test subsets; optional box-jitter levels")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--jitter", help="comma-separated box-jitter levels (fractions of the box), e.g. 0,0.05,0.1")
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("compare", help="table (Markdown + CSV) and CED figure for several runs")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", default="runs/comparison")
+    p.add_argument("--subset", help="CED for one subset only (default: every subset)")
+    p.set_defaults(fn=cmd_compare)
+
+    p = sub.add_parser("synth", help="write synthetic faces with their points drawn, and a contact sheet")
+    p.add_argument("--split", default="challenge", choices=["train", "val", "common", "challenge", "unlabeled"])
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--out", default="runs/synth")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("predict", help="landmarks for any photo with a trained run: writes .pts and an overlay PNG")
+    p.add_argument("--run", required=True, help="run folder with a model.pt")
+    p.add_argument("image", help="image file")
+    p.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+                   help="face box in image pixels (default: the whole image)")
+    p.add_argument("--out", default=None, help="output folder (default: beside the image)")
+    p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("list", help="registered losses and models")
+    p.set_defaults(fn=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: the synthetic face generator, readers for real benchmark formats, crops and the torch Dataset."""

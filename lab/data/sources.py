@@ -1,0 +1,121 @@
+"""Data specs -> splits. "synthetic" is the embedded default; real benchmarks are read from a path the user gives.
+
+Spec strings (the CLI's --data):
+  synthetic          procedural faces: train / val / test subsets common and challenge
+  300w:PATH          any folder tree of images + .pts (300-W, LFPW, HELEN, AFW, iBUG layouts); boxes from landmarks
+  wflw:LIST[:ROOT]   a WFLW annotation list file and the image root (default: the list's folder)
+  cofw:MAT           a COFW .mat file (v7.3)
+  aflw:LIST[:ROOT]   an AFLW-19 list file (see lab.data.formats)
+For real data the faces are split into train and val by (split_seed, val_fraction); the test subset is val.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lab.config import RunConfig
+from lab.data.record import FaceRecord
+
+REAL_KINDS = ("300w", "wflw", "cofw", "aflw")
+
+
+@dataclass
+class Splits:
+    """train/val sequences of FaceRecord, named test subsets, an unlabeled pool, and the landmark count."""
+
+    train: Sequence[FaceRecord]
+    val: Sequence[FaceRecord]
+    tests: dict[str, Sequence[FaceRecord]]
+    unlabeled: Sequence[FaceRecord] | None = None
+    num_points: int = 68
+    notes: dict = field(default_factory=dict)
+
+
+class Subset(Sequence):
+    """A view of a sequence through a list of indices."""
+
+    def __init__(self, base: Sequence, indices: Sequence[int]):
+        self.base, self.indices = base, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.base[self.indices[i]]
+
+
+def parse_spec(spec: str) -> tuple[str, list[str]]:
+    """"300w:/data/300w" -> ("300w", ["/data/300w"]). Unknown kinds list the valid ones."""
+    kind, _, rest = spec.partition(":")
+    if kind == "synthetic":
+        return kind, []
+    if kind not in REAL_KINDS:
+        raise ValueError(f"unknown data source {spec!r}; valid: synthetic, " + ", ".join(f"{k}:PATH" for k in REAL_KINDS))
+    if not rest:
+        raise ValueError(f"data source {spec!r} needs a path: {kind}:PATH")
+    return kind, rest.split(":")
+
+
+def read_real(kind: str, paths: list[str]) -> list[FaceRecord]:
+    """All faces of a real-format source, in a deterministic order."""
+    from lab.data import formats
+
+    first = Path(paths[0]).expanduser()
+    if not first.exists():
+        raise FileNotFoundError(f"{first}: no such file or folder for data source {kind}")
+    root = Path(paths[1]).expanduser() if len(paths) > 1 else None
+    if kind == "300w":
+        records = formats.find_pts_faces(first)
+    elif kind == "wflw":
+        records = formats.read_wflw_list(first, image_root=root or first.parent)
+    elif kind == "cofw":
+        records = formats.read_cofw_mat(first)
+    else:
+        records = formats.read_aflw_list(first, image_root=root or first.parent)
+    if not records:
+        raise ValueError(f"{first}: no faces found for data source {kind}")
+    return list(records)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/val split of range(n): a permutation by `seed`, the first ceil(f n) go to val."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(np.ceil(val_fraction * n)))
+    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+
+
+def open_splits(cfg: RunConfig) -> Splits:
+    """The train / val / test splits (and unlabeled pool when cfg.unlabeled > 0) for a run config."""
+    kind, paths = parse_spec(cfg.data)
+    if kind == "synthetic":
+        from lab.data.synthetic import SyntheticFaces
+
+        def make(split: str, n: int, noise=None):
+            return SyntheticFaces(split=split, n=n, size=cfg.synth_size, seed=cfg.seed, label_noise=noise)
+
+        return Splits(
+            train=make("train", cfg.train_n, cfg.label_noise),
+            val=make("val", cfg.val_n),
+            tests={"common": make("common", cfg.test_n), "challenge": make("challenge", cfg.test_n)},
+            unlabeled=make("unlabeled", cfg.unlabeled) if cfg.unlabeled else None,
+            num_points=68,
+        )
+    records = read_real(kind, paths)
+    train_idx, val_idx = split_indices(len(records), cfg.val_fraction, cfg.split_seed)
+    if cfg.train_n and cfg.train_n < len(train_idx):
+        train_idx = train_idx[: cfg.train_n]
+    train, val = Subset(records, train_idx), Subset(records, val_idx)
+    unlabeled = None
+    if cfg.unlabeled:
+        from lab.data.synthetic import SyntheticFaces
+
+        unlabeled = SyntheticFaces(split="unlabeled", n=cfg.unlabeled, size=cfg.synth_size, seed=cfg.seed)
+    return Splits(
+        train=train, val=val, tests={"val": val}, unlabeled=unlabeled, num_points=records[0].num_points,
+        notes={"train_files": [records[i].source for i in train_idx], "val_files": [records[i].source for i in val_idx]},
+    )

@@ -1,0 +1,158 @@
+"""A run is a folder: config.json + checkpoint.pt + model.pt + metrics.json + predictions.npz + train_log.csv.
+
+config.json       RunConfig (everything needed to reproduce the run) plus the device it ran on
+checkpoint.pt     last completed epoch: model, optimiser, schedule, EMA, discriminator, RNG state (for --resume)
+model.pt          the weights selected on the validation split, with the model's config (small; the app loads it)
+metrics.json      per test subset: NME with each normaliser, FR and AUC at 0.1/0.08/0.05, spread; timing
+predictions.npz   per subset and face: predicted points, ground truth, visibility, heatmap moments
+train_log.csv     one row per epoch
+Every file is written atomically (lab.atomic), so a run killed at any moment keeps its last good files.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lab.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from lab.config import RunConfig
+
+CONFIG, CHECKPOINT, MODEL, METRICS, PREDICTIONS, LOG = (
+    "config.json", "checkpoint.pt", "model.pt", "metrics.json", "predictions.npz", "train_log.csv")
+
+
+class RunError(ValueError):
+    """A run folder that cannot be read: names the folder and what is wrong."""
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """torch.save to a temp file beside `path`, then rename over it."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """torch.load with weights_only=True; a missing or corrupt file raises RunError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise RunError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+
+
+def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
+    """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points")."""
+    flat = {f"{s}/{k}": np.asarray(v) for s, arrays in subsets.items() for k, v in arrays.items()}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **flat)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out: dict[str, dict[str, np.ndarray]] = {}
+            for key in z.files:
+                subset, _, name = key.partition("/")
+                out.setdefault(subset, {})[name] = z[key]
+    except FileNotFoundError:
+        raise RunError(f"{path}: no predictions file") from None
+    except Exception as e:
+        raise RunError(f"{path}: not a readable predictions file ({type(e).__name__}: {e})") from None
+    return out
+
+
+def write_log(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """The training log as CSV (rewritten whole, atomically, after every epoch)."""
+    buf = io.StringIO()
+    if rows:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return write_text_atomic(path, buf.getvalue())
+
+
+@dataclass
+class Run:
+    """A finished (or partly finished) run folder, read lazily."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def config(self) -> RunConfig:
+        try:
+            return RunConfig.load(self.path / CONFIG)
+        except (FileNotFoundError, ValueError) as e:
+            raise RunError(f"run {self.path}: {e}") from None
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        path = self.path / METRICS
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RunError(f"run {self.path}: no {METRICS} (not finished?)") from None
+        except json.JSONDecodeError as e:
+            raise RunError(f"{path}: not valid JSON ({e})") from None
+
+    @cached_property
+    def predictions(self) -> dict[str, dict[str, np.ndarray]]:
+        return load_predictions(self.path / PREDICTIONS)
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL).is_file()
+
+    def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The selected weights as an eval-mode model on `device`; a foreign or broken file raises RunError."""
+        from lab.models import model_from_state
+
+        state = load_torch(self.path / MODEL)
+        try:
+            model = model_from_state(state, source=str(self.path / MODEL))
+        except ValueError as e:
+            raise RunError(str(e)) from None
+        return model.to(device).eval()
+
+
+def open_run(path: str | Path) -> Run:
+    """A Run for a folder that exists and holds a config.json."""
+    path = Path(path)
+    if not (path / CONFIG).is_file():
+        raise RunError(f"{path}: not a run folder (no {CONFIG})")
+    return Run(path)
+
+
+def list_runs(results_dir: str | Path) -> tuple[list[Run], dict[str, str]]:
+    """Finished runs (config + metrics + predictions readable) under results_dir, and {folder: problem} for the rest."""
+    runs, broken = [], {}
+    root = Path(results_dir)
+    if not root.is_dir():
+        return runs, broken
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and (p / CONFIG).exists()):
+        run = Run(folder)
+        try:
+            run.config, run.metrics  # noqa: B018 - read now so a broken run is reported here
+            if not (folder / PREDICTIONS).is_file():
+                raise RunError(f"run {folder}: no {PREDICTIONS}")
+        except RunError as e:
+            broken[folder.name] = str(e)
+            continue
+        runs.append(run)
+    return runs, broken
