@@ -48,6 +48,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help=f"(default {d.seed})")
     p.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     p.add_argument("--unlabeled", type=int, help="adversarial branch: size N of the unlabeled pool (0 = off)")
     p.add_argument("--adv-weight", type=float, help=f"adversarial weight lambda (default {d.adv_weight})")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
@@ -57,10 +58,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """RunConfig from --config (if any) overridden by the flags that were given."""
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     data = cfg.to_dict()
-    data.pop("device_used", None)
     fields = {f.name for f in dataclasses.fields(RunConfig)}
+    special = {"loss_kw", "model_kw", "label_noise"}
     for key, value in vars(args).items():
-        if key in fields and value is not None:
+        if key in fields and key not in special and value is not None:
             data[key] = value
     data["loss_kw"] = {**data["loss_kw"], **dict(args.loss_kw)}
     data["model_kw"] = {**data["model_kw"], **dict(args.model_kw)}
@@ -161,6 +162,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from lab.reproduce import reproduce
+
+    only = args.only.split(",") if args.only else None
+    path = reproduce(args.results, quick=args.quick, only=only, device=args.device, workers=args.workers,
+                     progress=not args.quiet)
+    print(f"summary: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -206,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face box in image pixels (default: the whole image)")
     p.add_argument("--out", default=None, help="output folder (default: beside the image)")
     p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("reproduce", help="the reference experiments of experiments/*.json -> results/ + SUMMARY.md")
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke version (use another --results)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--only", help="comma-separated experiment names")
+    p.add_argument("--device")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=cmd_reproduce)
 
     p = sub.add_parser("list", help="registered losses and models")
     p.set_defaults(fn=cmd_list)

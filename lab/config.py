@@ -45,6 +45,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    workers: int = 0  # DataLoader worker processes (results do not depend on it: augmentation is index-seeded)
     eval_every: int = 1
     # adversarial branch (Laplace paper Sec. 3.2)
     unlabeled: int = 0  # size N of the unlabeled pool; 0 disables the discriminator

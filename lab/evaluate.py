@@ -47,17 +47,19 @@ def _cov_to_image(cov_h: np.ndarray, matrix_inv: np.ndarray, stride: float) -> n
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: LandmarkDataset, device: torch.device, decoder: str,
-            decoder_kw: dict | None = None, temperature: float = 1.0, batch_size: int = 64) -> dict[str, np.ndarray]:
+            decoder_kw: dict | None = None, temperature: float = 1.0, batch_size: int = 64,
+            workers: int = 0) -> dict[str, np.ndarray]:
     """Predictions for every face of `dataset`, in original image coordinates.
 
     Returns numpy arrays: points (N, K, 2) decoded; gt (N, K, 2); visible (N, K); box (N, 4); and for heatmap
     models the moments of the predicted distribution: mean (N, K, 2), cov (N, K, 2, 2) (image px^2),
-    laplace_scale (N, K, 2) (image px, along the crop axes), spread (N, K) (input px), plus argmax and
+    laplace_scale (N, K, 2) (image px, along the crop axes), spread (N, K) (model-input px, as the Laplace
+    paper reports it), plus argmax and
     soft_argmax and barycenter points (N, K, 2) for side-by-side inspection; seconds (float) and fps.
     """
     decoder_kw = decoder_kw or {}
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     stride = float(getattr(model, "stride", 1))
     out: dict[str, list] = {}
     start = time.perf_counter()

@@ -62,8 +62,11 @@ def normalize(heatmaps: Tensor, mode: str = "softmax", temperature: float = 1.0,
 
     mode "softmax": softmax(H / T) (soft-argmax, LaplaceKL); "relu": relu(H) / sum relu(H) (2D Wasserstein);
     "sum": H / sum H (STAR v2; assumes non-negative maps). An all-zero map under "relu"/"sum" becomes
-    the uniform distribution (its sum is clamped to eps and a uniform eps floor is mixed in), never NaN.
+    the uniform distribution (a uniform floor of total mass eps is mixed in), never NaN. Half-precision
+    input is normalised in float32 (the floor would round to 0) and returned in its own dtype.
     """
+    if heatmaps.dtype in (torch.float16, torch.bfloat16):
+        return normalize(heatmaps.float(), mode, temperature, eps).to(heatmaps.dtype)
     shape = heatmaps.shape
     flat = heatmaps.reshape(*shape[:-2], -1)
     if mode == "softmax":
@@ -160,7 +163,10 @@ def decode_barycenter(heatmaps: Tensor, window: int = 5) -> Tensor:
     """Barycenter of relu(H) in a window x window square around the argmax (Wasserstein paper's decoder).
 
     heatmaps: (..., h, w). Returns (..., 2). A window with no positive mass falls back to its centre.
+    Half-precision input is decoded in float32.
     """
+    if heatmaps.dtype in (torch.float16, torch.bfloat16):
+        return decode_barycenter(heatmaps.float(), window).to(heatmaps.dtype)
     mask = window_mask(heatmaps, window)
     mass = F.relu(heatmaps) * mask + 1e-12 * mask  # the floor keeps empty windows at their centre
     return expectation(mass / mass.flatten(-2).sum(-1)[..., None, None])

@@ -9,7 +9,7 @@ Conventions (DESIGN.md, "Metrics"):
   closed form for comparison is mean(max(0, t - NME)) / t.
 
 Inputs are numpy arrays (torch tensors are accepted and converted); outputs are numpy arrays, floats or a
-pandas DataFrame. Points are (x, y) in the pixel-centre convention; normalisers are in the same pixels.
+pandas DataFrame, except `heatmap_spread`, which returns a tensor for a tensor input (it runs on the maps' device). Points are (x, y) in the pixel-centre convention; normalisers are in the same pixels.
 """
 from __future__ import annotations
 
@@ -221,46 +221,52 @@ def subset_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def heatmap_spread(p) -> np.ndarray:
+def heatmap_spread(p):
     """Spread (...,) of distributions P (..., h, w): E_P |q - E_P[q]|, the mean Euclidean distance of the map's
-    mass from its own mean, in heatmap pixels (multiply by the model stride for input pixels).
+    mass from its own mean, in heatmap pixels (multiply by the model stride for crop pixels).
 
     P must be non-negative; it is divided by its sum per map, so an already normalised P is used as is.
-    Computed in float64; returns numpy. An isotropic Gaussian of std s gives s * sqrt(pi / 2) (Rayleigh mean).
+    Computed in float64 (on P's device); a torch P gives a float64 tensor on its device, numpy gives numpy.
+    An isotropic Gaussian of std s gives s * sqrt(pi / 2) (the Rayleigh mean).
     """
-    t = p.detach() if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p))
-    t = t.to("cpu", torch.float64)
+    is_torch = isinstance(p, torch.Tensor)
+    t = (p.detach() if is_torch else torch.as_tensor(np.asarray(p))).to(torch.float64)
     if t.ndim < 2:
         raise ValueError(f"P: expected shape (..., h, w), got {tuple(t.shape)}")
-    if (t < 0).any() or not torch.isfinite(t).all():
+    if bool((t < 0).any()) or not bool(torch.isfinite(t).all()):
         raise ValueError("P: heatmap spread needs finite non-negative maps (normalise them first)")
     total = t.flatten(-2).sum(-1)
-    if (total <= 0).any():
+    if bool((total <= 0).any()):
         raise ValueError("P: a map has zero total mass; its mean and spread are undefined")
     t = t / total[..., None, None]
     mean = expectation(t)  # (..., 2)
-    xs, ys = coordinate_grid(t.shape[-2], t.shape[-1], dtype=torch.float64)
+    xs, ys = coordinate_grid(t.shape[-2], t.shape[-1], device=t.device, dtype=torch.float64)
     dx = xs - mean[..., 0, None]  # (..., w)
     dy = ys - mean[..., 1, None]  # (..., h)
     dist = torch.sqrt(dy[..., :, None].square() + dx[..., None, :].square())  # (..., h, w)
-    return (t * dist).flatten(-2).sum(-1).numpy()
+    out = (t * dist).flatten(-2).sum(-1)
+    return out if is_torch else out.numpy()
 
 
-def temporal_jitter(pred, gt) -> float:
-    """High-frequency energy of a predicted trajectory: mean squared second difference of the residual.
+def temporal_jitter(traj, gt=None) -> float:
+    """High-frequency energy of a predicted trajectory: mean squared second difference of its residual.
 
-    pred, gt: (T, K, 2) predicted and ground-truth trajectories (frames, landmarks, x/y), T >= 3, in pixels.
-    With r_t = pred_t - gt_t:  J = mean over t = 1..T-2 and k of |r_{t+1,k} - 2 r_{t,k} + r_{t-1,k}|^2  (px^2).
+    traj: (T, K, 2) trajectory over T >= 3 frames, in pixels. With gt (T, K, 2) given, the residual is
+    r = traj - gt; with gt None, traj must already be the residual pred - gt (never the raw prediction: the
+    curvature of the true motion would count as jitter).
+    J = mean over t = 1..T-2 and k of |r_{t+1,k} - 2 r_{t,k} + r_{t-1,k}|^2  (px^2).
     A constant or linearly drifting bias gives J = 0 (it measures jitter, not bias); white noise with std s
     per axis gives E[J] = 12 s^2 (2 axes x (1 + 4 + 1) s^2), so sqrt(J / 12) reads as an equivalent noise std.
     """
-    p, g = _points(pred, "pred"), _points(gt, "gt")
-    if p.shape != g.shape:
-        raise ValueError(f"pred shape {p.shape} != gt shape {g.shape}")
-    if p.shape[0] < 3:
-        raise ValueError(f"pred: need at least 3 frames for a second difference, got {p.shape[0]}")
-    r = p - g
+    r = _points(traj, "traj")
+    if gt is not None:
+        g = _points(gt, "gt")
+        if g.shape != r.shape:
+            raise ValueError(f"traj shape {r.shape} != gt shape {g.shape}")
+        r = r - g
+    if r.shape[0] < 3:
+        raise ValueError(f"traj: need at least 3 frames for a second difference, got {r.shape[0]}")
     if not np.isfinite(r).all():
-        raise ValueError("pred/gt: trajectory has non-finite coordinates")
+        raise ValueError("traj: trajectory has non-finite coordinates")
     d2 = r[2:] - 2.0 * r[1:-1] + r[:-2]
     return float(np.mean(np.sum(d2 * d2, axis=-1)))

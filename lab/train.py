@@ -33,6 +33,9 @@ from lab.models import build_discriminator, build_model, load_model_state
 from lab.schema import get_scheme
 
 
+RESUMABLE_CHANGES = ("epochs", "device", "workers", "threads")  # config keys a resumed run may change
+
+
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN/inf loss; the offending batch was saved beside the run."""
 
@@ -92,12 +95,13 @@ def _dataset(parts: Parts, records, augment: bool, box_jitter=None) -> LandmarkD
                            box_jitter=box_jitter, seed=cfg.seed)
 
 
-def _loader(dataset: LandmarkDataset, batch_size: int, seed: int, epoch: int) -> DataLoader:
+def _loader(dataset: LandmarkDataset, batch_size: int, seed: int, epoch: int, workers: int = 0) -> DataLoader:
     """Shuffled loader whose order depends only on (seed, epoch), so a resumed epoch sees the same batches."""
     dataset.set_epoch(epoch)
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) > batch_size,
-                      num_workers=0, generator=gen)
+                      num_workers=workers, generator=gen, persistent_workers=False,
+                      pin_memory=torch.cuda.is_available())
 
 
 def supervised_loss(parts: Parts, outputs: list[torch.Tensor], batch: dict) -> torch.Tensor:
@@ -130,7 +134,7 @@ def adversarial_step(parts: Parts, batch: dict, outputs: list[torch.Tensor], unl
     parts.disc_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
     parts.disc_optimizer.step()
-    return generator_adversarial_loss(disc(images_u, fake)), float(d_loss)
+    return generator_adversarial_loss(disc(images_u, fake)), float(d_loss.detach())
 
 
 def _check_finite(loss: torch.Tensor, run_dir: Path, batch: dict, epoch: int, step: int, cfg: RunConfig) -> None:
@@ -158,7 +162,7 @@ def _eval_model(parts: Parts) -> nn.Module:
 def validate(parts: Parts, dataset: LandmarkDataset) -> float:
     """Mean inter-ocular NME on the validation split with the run's decoder (model selection)."""
     pred = predict(_eval_model(parts), dataset, parts.device, parts.decoder, parts.cfg.decoder_kw,
-                   parts.cfg.softargmax_temperature)
+                   parts.cfg.softargmax_temperature, workers=parts.cfg.workers)
     parts.model.train()
     scheme = get_scheme(parts.splits.num_points)
     return float(metrics.nme(pred["points"], pred["gt"], pred["visible"],
@@ -180,7 +184,7 @@ def _state(parts: Parts, epoch: int, history: list, best: dict) -> dict:
 
 def _restore(parts: Parts, state: dict, source: Path) -> tuple[int, list, dict]:
     saved = RunConfig.from_dict(state["config"], str(source))
-    differ = [k for k, v in saved.to_dict().items() if k not in ("epochs", "device") and getattr(parts.cfg, k) != v]
+    differ = [k for k, v in saved.to_dict().items() if k not in RESUMABLE_CHANGES and getattr(parts.cfg, k) != v]
     if differ:
         raise ValueError(f"{source}: cannot resume with a different config; changed: {', '.join(differ)}")
     load_model_state(parts.model, state["model"], str(source))
@@ -217,18 +221,18 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
     if resume and checkpoint.exists():
         start_epoch, history, best = _restore(parts, runs.load_torch(checkpoint, device), checkpoint)
         log(f"resuming {run_dir} after epoch {start_epoch}")
-    write_json_atomic(run_dir / runs.CONFIG, cfg.to_dict() | {"device_used": str(device)})
+    write_json_atomic(run_dir / runs.CONFIG, cfg.to_dict())  # the device used is in metrics.json
     unl_set = _dataset(parts, parts.splits.unlabeled, augment=cfg.augment) if parts.disc is not None else None
     amp = use_amp(device)
     parts.model.train()
     t_train = sum(h.get("seconds", 0.0) for h in history)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        loader = _loader(train_set, cfg.batch_size, cfg.seed, epoch)
+        loader = _loader(train_set, cfg.batch_size, cfg.seed, epoch, cfg.workers)
         bar = tqdm(loader, desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         sums = {"loss": 0.0, "d_loss": 0.0, "nme": 0.0, "n": 0}
         if unl_set is not None:  # per-epoch stream, so a resumed epoch sees the same unlabeled batches
-            unl_iter = _cycle(lambda p, e=epoch: _loader(unl_set, cfg.batch_size, cfg.seed + 1, e * 1000 + p))
+            unl_iter = _cycle(lambda p, e=epoch: _loader(unl_set, cfg.batch_size, cfg.seed + 1, e * 1000 + p, cfg.workers))
         for step, batch in enumerate(bar):
             images = batch["image"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -247,7 +251,7 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
             parts.optimizer.step()
             if parts.ema is not None:
                 parts.ema.update_parameters(parts.model)
-            sums["loss"] += float(loss)
+            sums["loss"] += float(loss.detach())
             sums["nme"] += _batch_nme(parts, outputs[-1].detach().float(), batch)
             sums["n"] += 1
             bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", nme=f"{100 * sums['nme'] / sums['n']:.2f}%")
@@ -306,7 +310,8 @@ def evaluate_run(run_dir: str | Path, device: torch.device | None = None, splits
     preds = {}
     for name, records in splits.tests.items():
         ds = LandmarkDataset(records, model.input_size, crop_scale=cfg.crop_scale, box_jitter=box_jitter, seed=cfg.seed)
-        preds[name] = predict(model, ds, device, decoder, cfg.decoder_kw, cfg.softargmax_temperature)
+        preds[name] = predict(model, ds, device, decoder, cfg.decoder_kw, cfg.softargmax_temperature,
+                              workers=cfg.workers)
     if len(preds) > 1:
         preds["full"] = concat_predictions(list(preds.values()))
     table = {name: subset_metrics(p, splits.num_points) for name, p in preds.items()}

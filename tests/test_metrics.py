@@ -185,7 +185,8 @@ def test_heatmap_spread_of_gaussian_is_rayleigh_mean(sigma):
     # Sampling the cone |q - mu| on the pixel lattice errs by O(sigma^-3): ~3 % at sigma 1 for a map centred on a
     # pixel (the apex falls on a sample), ~0.5 % off-pixel; 0.04 / sigma^3 bounds both.
     np.testing.assert_allclose(spread, sigma * math.sqrt(math.pi / 2), rtol=0.04 / sigma ** 3)
-    np.testing.assert_allclose(heatmap_spread(p.float()), spread, rtol=1e-5)  # unnormalised float32 maps too
+    torch.testing.assert_close(heatmap_spread(p.float()), spread, rtol=1e-5, atol=0)  # unnormalised float32 too
+    np.testing.assert_allclose(heatmap_spread(p.numpy()), spread.numpy(), rtol=1e-12)  # numpy in -> numpy out
 
 
 def test_heatmap_spread_by_hand_and_errors():
@@ -211,5 +212,8 @@ def test_temporal_jitter_measures_jitter_not_bias():
     assert temporal_jitter(flicker, gt) == pytest.approx(2.0 ** 2 / 3)
     white = np.random.default_rng(0).normal(0, 0.3, size=(20000, 3, 2))  # white noise, std 0.3 per axis
     assert temporal_jitter(white, np.zeros_like(white)) == pytest.approx(12 * 0.3 ** 2, rel=0.03)
+    assert temporal_jitter(flicker - gt) == temporal_jitter(flicker, gt)  # gt None: traj is the residual
     with pytest.raises(ValueError, match="3 frames"):
         temporal_jitter(gt[:2], gt[:2])
+    with pytest.raises(ValueError, match="traj shape"):
+        temporal_jitter(gt, gt[:, :2])

@@ -6,7 +6,8 @@ Spec strings (the CLI's --data):
   wflw:LIST[:ROOT]   a WFLW annotation list file and the image root (default: the list's folder)
   cofw:MAT           a COFW .mat file (v7.3)
   aflw:LIST[:ROOT]   an AFLW-19 list file (see lab.data.formats)
-For real data the faces are split into train and val by (split_seed, val_fraction); the test subset is val.
+For real data the faces are split into train and val by (split_seed, val_fraction); the test subset is val;
+the unlabeled pool (adversarial branch) is drawn from the training faces beyond train_n, labels unused.
 """
 from __future__ import annotations
 
@@ -107,14 +108,16 @@ def open_splits(cfg: RunConfig) -> Splits:
         )
     records = read_real(kind, paths)
     train_idx, val_idx = split_indices(len(records), cfg.val_fraction, cfg.split_seed)
-    if cfg.train_n and cfg.train_n < len(train_idx):
+    spare = train_idx[cfg.train_n:] if cfg.train_n else []
+    if cfg.train_n:
         train_idx = train_idx[: cfg.train_n]
     train, val = Subset(records, train_idx), Subset(records, val_idx)
     unlabeled = None
-    if cfg.unlabeled:
-        from lab.data.synthetic import SyntheticFaces
-
-        unlabeled = SyntheticFaces(split="unlabeled", n=cfg.unlabeled, size=cfg.synth_size, seed=cfg.seed)
+    if cfg.unlabeled:  # real data: the training faces left over by --train-n, their labels unused
+        if cfg.unlabeled > len(spare):
+            raise ValueError(f"{cfg.data}: --unlabeled {cfg.unlabeled} needs that many training faces beyond "
+                             f"--train-n {cfg.train_n}; only {len(spare)} are left")
+        unlabeled = Subset(records, spare[: cfg.unlabeled])
     return Splits(
         train=train, val=val, tests={"val": val}, unlabeled=unlabeled, num_points=records[0].num_points,
         notes={"train_files": [records[i].source for i in train_idx], "val_files": [records[i].source for i in val_idx]},

@@ -21,7 +21,7 @@ HEATMAP_KINDS = ("laplace", "gaussian")
 
 
 def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor) -> Tensor:
-    """-E[log D(real)] - E[log(1 - D(fake))] with D = sigmoid(logits) (Robinson et al. 2019, Eq. 5).
+    """-E[log D(real)] - E[log(1 - D(fake))], D = sigmoid(logits) (Robinson et al. 2019, Eqs. 4-5, for D).
 
     d_real_logits, d_fake_logits: any shape (e.g. PatchGAN maps (B, 1, h', w')); each term is a mean over its
     elements. Returns a scalar: 2 ln 2 at logits 0, -> 0 when D separates perfectly. Detach the fake maps first.
@@ -32,7 +32,7 @@ def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor) -> Tensor:
 
 
 def generator_adversarial_loss(d_fake_logits: Tensor) -> Tensor:
-    """Non-saturating generator loss -E[log D(fake)] (Goodfellow et al. 2014), the paper's L_adv for G (Eq. 7).
+    """Non-saturating generator loss -E[log D(fake)] (Goodfellow et al. 2014): L_adv for G in Eqs. 6-7.
 
     d_fake_logits: any shape. Returns a scalar (ln 2 at logits 0).
     """

@@ -1,1 +1,141 @@
-"""(being written)"""
+"""STAR loss (Zhou et al., "STAR Loss: Reducing Semantic Ambiguity in Facial Landmark Detection", CVPR 2023).
+
+The form the official code trains with (`STARLoss_v2`, lib/loss/starLoss_v2.py of ZhenglinZhou/STAR):
+
+    P = H / sum H                          (here relu(H) + a uniform eps floor, so negative/empty maps stay finite)
+    mu = sum_q P(q) q,  Sigma = sum_q P(q) (q - mu)(q - mu)^T / (1 - sum_q P(q)^2)   (unbiased weighted covariance)
+    Sigma = U diag(l1, l2) U^T,  l1 <= l2,  u1, u2 = columns of U        (closed-form 2x2, no eigh, no CPU copy)
+    e = g - mu
+    L = d(u1 . e) / sqrt(l1 + eps) + d(u2 . e) / sqrt(l2 + eps) + w (|l1| + |l2|)
+    d(x) = smooth-L1 with threshold s: x^2 / (2 s) if |x| < s else |x| - s / 2;  s = 0.01, eps = 1e-5, w = 1
+    loss = mean of L over the visible landmarks
+
+Units, as the official code has them: e, mu, Sigma and therefore l1, l2 are in *normalised* coordinates,
+x_n = (2 x + 1) / w - 1, y_n = (2 y + 1) / h - 1 (our pixel-centre convention: the map's extent [-0.5, w - 0.5]
+maps to [-1, 1]; the official grid maps the first/last pixel *centres* to -1/+1, i.e. a unit 2/(w-1) instead
+of 2/w, 1.6 % larger at w = 64). So s = 0.01 is 0.32 heatmap px at w = 64, sqrt(eps) = 0.003 is 0.1 px, and the
+eigenvalue penalty w (|l1| + |l2|) is in normalised units squared: a sigma = 1.5 px blob on a 64 px map has
+l = (1.5 * 2/64)^2 = 2.2e-3.
+
+Pairing (as in the official code): the eigenvalues are ascending; u1 (the eigenvector of the *smaller*
+eigenvalue, the official "normal" direction) is divided by sqrt(l1 + eps), u2 ("tangent", larger variance) by
+sqrt(l2 + eps). The official code indexes `evectors[:, :, 0]` (a row); CPU LAPACK returns a symmetric reflection
+for 2x2 matrices, so that row equals the first column: we index columns explicitly.
+
+Guards: l1, l2 are clamped at 0 before `+ eps` (Sigma is PSD up to rounding). Near isotropy (l1 == l2) the
+eigenvectors are arbitrary: the closed form falls back to the axes when the eigenvalue gap is exactly zero, so
+value and gradient stay finite. While both projections are inside the quadratic zone (|u . e| < s) the sum
+of the two terms is invariant to the choice of basis, so the value there is well defined; in the L1 zone it is
+not (|p1| + |p2| depends on the basis), and -- as with the official eigh -- the gradient through the
+eigenvectors grows like 1 / (l2 - l1) near isotropy. That is a property of the loss, kept as published.
+
+Decoder: the official code evaluates with `decoder_default`, the *global* weighted mean of H / sum H (the same
+mu the loss trains) -- a soft decoder, not argmax. Of our decoders the closest is "barycenter" (relu-weighted
+mean in a window around the argmax; equal to the official one when the window covers the map), registered here.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lab.heatmaps import moments, normalize
+from lab.losses._reduce import check_heatmaps, masked_mean
+from lab.losses.registry import LossSpec, register
+
+Tensor = torch.Tensor
+
+
+def normalised_unit(h: int, w: int, like: Tensor) -> Tensor:
+    """Size of one heatmap pixel in [-1, 1] coordinates per axis: (2 / w, 2 / h) as a (2,) tensor like `like`.
+
+    Maps the map's extent [-0.5, w - 0.5] onto [-1, 1] (pixel-centre convention): x_n = (2 x + 1) / w - 1.
+    """
+    return torch.tensor([2.0 / w, 2.0 / h], dtype=like.dtype, device=like.device)
+
+
+def _where_sqrt(x: Tensor, ok: Tensor) -> Tensor:
+    """sqrt(x) where `ok`, else 0, with a finite gradient everywhere (the double-where trick)."""
+    return torch.where(ok, torch.sqrt(torch.where(ok, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def eig2x2(cov: Tensor) -> tuple[Tensor, Tensor]:
+    """Closed-form eigen-decomposition of symmetric 2x2 matrices, vectorised, differentiable, on any device.
+
+    cov: (..., 2, 2). Returns eigenvalues (..., 2) ascending (l1 <= l2, like torch.linalg.eigh) and
+    eigenvectors (..., 2, 2) whose *columns* are the unit eigenvectors: [..., :, 0] for l1, [..., :, 1] for l2.
+    For an exactly isotropic matrix (l1 == l2) the columns are the axes (x for l1, y for l2).
+    Eigenvector signs are arbitrary (they do not matter for STAR: d is even).
+    """
+    a, b, c = cov[..., 0, 0], cov[..., 0, 1], cov[..., 1, 1]
+    mean = 0.5 * (a + c)
+    half = 0.5 * (a - c)
+    r2 = half.square() + b.square()
+    ok = r2 > 0
+    r = _where_sqrt(r2, ok)
+    evals = torch.stack([mean - r, mean + r], dim=-1)
+    # The major direction (cos t, sin t), t = atan2(b, half) / 2, as the bisector of (half, b) and the x axis;
+    # of the two parallel forms (r + half, b) and (b, r - half) take the one that cannot cancel, |.|^2 = 2r(r+|half|).
+    pos = half >= 0
+    vx = torch.where(pos, r + half, b)
+    vy = torch.where(pos, b, r - half)
+    norm = _where_sqrt(2.0 * r * (r + half.abs()), ok)
+    inv = torch.where(ok, 1.0 / torch.where(ok, norm, torch.ones_like(norm)), torch.zeros_like(norm))
+    major_x = torch.where(ok, vx * inv, torch.zeros_like(vx))
+    major_y = torch.where(ok, vy * inv, torch.ones_like(vy))
+    minor = torch.stack([-major_y, major_x], dim=-1)  # l1's eigenvector: the major one rotated by +90 degrees
+    major = torch.stack([major_x, major_y], dim=-1)
+    return evals, torch.stack([minor, major], dim=-1)
+
+
+def star_per_landmark(heatmaps: Tensor, target: Tensor, w: float = 1.0, eps: float = 1e-5,
+                      beta: float = 0.01) -> Tensor:
+    """Per-landmark STAR v2 loss (module docstring).
+
+    heatmaps: (B, K, h, w) raw maps. target: (B, K, 2) heatmap-pixel (x, y). Returns (B, K).
+    """
+    h, wd = heatmaps.shape[-2:]
+    p = normalize(heatmaps, "relu")
+    mu, cov, _ = moments(p, unbiased=True)
+    unit = normalised_unit(h, wd, heatmaps)
+    err = (target.to(heatmaps.dtype) - mu) * unit  # (B, K, 2) in [-1, 1] units
+    cov = cov * (unit[:, None] * unit[None, :])
+    evals, evecs = eig2x2(cov)
+    evals = evals.clamp_min(0.0)
+    proj = (evecs * err[..., :, None]).sum(dim=-2)  # (B, K, 2): u1 . e, u2 . e
+    dist = F.smooth_l1_loss(proj, torch.zeros_like(proj), reduction="none", beta=beta)
+    return (dist / torch.sqrt(evals + eps)).sum(-1) + w * evals.abs().sum(-1)
+
+
+class STARLoss(nn.Module):
+    """STAR v2 loss, averaged over visible landmarks.
+
+    w: eigenvalue-restriction weight (official 1). eps: added to the eigenvalues under the sqrt (official 1e-5,
+    normalised units^2). beta: smooth-L1 threshold s in [-1, 1] units (official 0.01).
+    forward(heatmaps (B,K,h,w), target (B,K,2) heatmap px, visible (B,K) bool | None) -> scalar.
+    """
+
+    def __init__(self, w: float = 1.0, eps: float = 1e-5, beta: float = 0.01):
+        super().__init__()
+        if w < 0 or eps <= 0 or beta <= 0:
+            raise ValueError(f"star: need w >= 0, eps > 0, beta > 0; got w={w}, eps={eps}, beta={beta}")
+        self.w, self.eps, self.beta = float(w), float(eps), float(beta)
+
+    def forward(self, heatmaps: Tensor, target: Tensor, visible: Tensor | None = None) -> Tensor:
+        check_heatmaps(heatmaps, target)
+        return masked_mean(star_per_landmark(heatmaps, target, self.w, self.eps, self.beta), visible)
+
+    def extra_repr(self) -> str:
+        return f"w={self.w}, eps={self.eps}, beta={self.beta}"
+
+
+register(LossSpec(
+    name="star",
+    build=STARLoss,
+    input="heatmap",
+    decoder="barycenter",
+    paper="Zhou et al., STAR Loss, CVPR 2023 (official STARLoss_v2)",
+    equation="d(u1.e)/sqrt(l1+eps) + d(u2.e)/sqrt(l2+eps) + w(|l1|+|l2|), Sigma=U diag(l1,l2) U^T unbiased, "
+             "e=g-mu in [-1,1] units, d=smooth-L1(s)",
+    defaults={"w": 1.0, "eps": 1e-5, "beta": 0.01},
+))

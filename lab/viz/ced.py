@@ -35,17 +35,9 @@ def ced_figure(curves: dict[str, np.ndarray], t: float = 0.1, title: str = "CED"
 
 def save_ced(curves: dict[str, np.ndarray], path: str | Path, t: float = 0.1, title: str = "CED") -> Path:
     """Write a CED PNG atomically."""
-    import io
+    from lab.viz.png import save_figure
 
-    import matplotlib.pyplot as plt
-
-    from lab.atomic import write_bytes_atomic
-
-    fig = ced_figure(curves, t, title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())
+    return save_figure(ced_figure(curves, t, title), path)
 
 
 def ced_plotly(curves: dict[str, np.ndarray], t: float = 0.1, title: str = "CED"):

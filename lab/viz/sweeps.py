@@ -1,0 +1,45 @@
+"""Line plots of a metric against a swept knob (width, label noise, pool size, box jitter), one line per group."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def line_plot(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", ylabel: str = "", title: str = "",
+              log_x: bool = False, ax=None):
+    """Matplotlib figure: one marked line per value of `group`, points sorted by `x`."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    else:
+        fig = ax.figure
+    for name, part in df.groupby(group, sort=True):
+        part = part.sort_values(x)
+        ax.plot(part[x], part[y], marker="o", lw=1.8, label=str(name))
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_line_plot(df: pd.DataFrame, path: str | Path, **kwargs) -> Path:
+    """line_plot written atomically as PNG."""
+    from lab.viz.png import save_figure
+
+    return save_figure(line_plot(df, **kwargs), path)
+
+
+def line_plotly(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", ylabel: str = "", title: str = "",
+                log_x: bool = False):
+    """Plotly version for the app (hover shows the run's values)."""
+    import plotly.express as px
+
+    fig = px.line(df.sort_values(x), x=x, y=y, color=group, markers=True, log_x=log_x, title=title,
+                  labels={x: xlabel or x, y: ylabel or y})
+    fig.update_layout(height=400, margin=dict(l=40, r=10, t=40, b=40))
+    return fig

@@ -1,0 +1,144 @@
+"""The runner end to end on tiny synthetic runs: train -> eval -> compare, resume, atomic writes, NaN stop, bad input."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lab import runs
+from lab.__main__ import main
+from lab.atomic import write_json_atomic
+from lab.config import RunConfig
+from lab.train import NonFiniteLoss, train
+
+TINY = RunConfig(name="tiny", model="rcn", width=0.0625, loss="laplace_kl", train_n=48, val_n=12, test_n=12,
+                 epochs=2, batch_size=16, device="cpu", threads=1, synth_size=96)
+
+
+def _log(run_dir) -> pd.DataFrame:
+    return pd.read_csv(run_dir / runs.LOG)
+
+
+def test_train_eval_compare_end_to_end(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["train", "--name", "a", "--model", "rcn", "--width", "0.0625", "--loss", "l2", "--train-n", "48",
+                 "--val-n", "12", "--test-n", "12", "--epochs", "2", "--batch-size", "16", "--device", "cpu",
+                 "--results", str(results), "--quiet"]) == 0
+    run_dir = results / "a"
+    for name in (runs.CONFIG, runs.CHECKPOINT, runs.MODEL, runs.METRICS, runs.PREDICTIONS, runs.LOG):
+        assert (run_dir / name).is_file(), name
+    cfg = json.loads((run_dir / runs.CONFIG).read_text())
+    m = json.loads((run_dir / runs.METRICS).read_text())
+    assert cfg["loss"] == "l2" and m["device"] == "cpu"
+    assert set(m["subsets"]) == {"common", "challenge", "full"}
+    full = m["subsets"]["full"]
+    assert full["n"] == 24 and 0 < full["nme_inter_ocular"] < 5 and 0 <= full["fr@0.1"] <= 1
+    assert full["nme_inter_pupil"] != full["nme_inter_ocular"]
+    preds = runs.load_predictions(run_dir / runs.PREDICTIONS)
+    assert preds["challenge"]["points"].shape == (12, 68, 2) and preds["challenge"]["cov"].shape == (12, 68, 2, 2)
+    # the mean NME in metrics.json is the mean of per-face NMEs recomputed from the stored predictions
+    from lab.evaluate import face_nmes
+    assert np.isclose(face_nmes(preds["common"], 68).mean(), m["subsets"]["common"]["nme_inter_ocular"])
+
+    assert main(["train", "--name", "b", "--model", "rcn", "--width", "0.0625", "--loss", "laplace_kl",
+                 "--train-n", "48", "--val-n", "12", "--test-n", "12", "--epochs", "1", "--batch-size", "16",
+                 "--device", "cpu", "--results", str(results), "--quiet"]) == 0
+    out = tmp_path / "cmp"
+    assert main(["compare", str(run_dir), str(results / "b"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table["run"]) == {"a", "b"} and set(table["subset"]) == {"common", "challenge", "full"}
+    assert (out / "ced_full.png").stat().st_size > 5000
+    assert main(["eval", str(run_dir)]) == 0
+    assert "NME io (%)" in capsys.readouterr().out
+
+
+def test_same_seed_same_metrics_on_cpu(tmp_path):
+    a = train(TINY.replace(name="a", epochs=1), tmp_path, progress=False, log=lambda _: None)
+    b = train(TINY.replace(name="b", epochs=1), tmp_path, progress=False, log=lambda _: None)
+    assert a.metrics["subsets"] == b.metrics["subsets"]
+    assert _log(a.path)["train_loss"].tolist() == _log(b.path)["train_loss"].tolist()
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    cfg = TINY.replace(epochs=3, unlabeled=16)  # the adversarial branch too: its RNG and D state must resume
+    full = train(cfg.replace(name="full"), tmp_path, progress=False, log=lambda _: None)
+
+    def kill_after_first(epoch, row):
+        if epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg.replace(name="cut"), tmp_path, progress=False, log=lambda _: None, on_epoch=kill_after_first)
+    assert len(_log(tmp_path / "cut")) == 1 and not (tmp_path / "cut" / runs.METRICS).exists()
+    with pytest.raises(FileExistsError):
+        train(cfg.replace(name="cut"), tmp_path, progress=False, log=lambda _: None)
+    resumed = train(cfg.replace(name="cut"), tmp_path, resume=True, progress=False, log=lambda _: None)
+    a, b = _log(full.path), _log(resumed.path)
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+    assert a["d_loss"].tolist() == b["d_loss"].tolist()
+    assert full.metrics["subsets"] == resumed.metrics["subsets"]
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    train(TINY.replace(epochs=1), tmp_path, progress=False, log=lambda _: None)
+    with pytest.raises(ValueError, match="width"):
+        train(TINY.replace(epochs=2, width=0.125), tmp_path, resume=True, progress=False, log=lambda _: None)
+
+
+def test_nonfinite_loss_stops_and_keeps_the_batch(tmp_path, monkeypatch):
+    import lab.train as lt
+
+    train(TINY.replace(epochs=1), tmp_path, progress=False, log=lambda _: None)
+    good = (tmp_path / "tiny" / runs.CHECKPOINT).read_bytes()
+    real = lt.supervised_loss
+    monkeypatch.setattr(lt, "supervised_loss", lambda *a: real(*a) * float("nan"))
+    with pytest.raises(NonFiniteLoss, match=r"epoch 1, step 0.*nonfinite_batch\.pt"):
+        train(TINY.replace(epochs=2), tmp_path, resume=True, progress=False, log=lambda _: None)
+    saved = torch.load(tmp_path / "tiny" / "nonfinite_batch.pt", weights_only=True)
+    assert saved["image"].shape[0] == TINY.batch_size and saved["epoch"] == 1
+    assert (tmp_path / "tiny" / runs.CHECKPOINT).read_bytes() == good
+
+
+def test_atomic_write_survives_a_crash_before_rename(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    write_json_atomic(path, {"nme": 1})
+
+    def crash(*_):
+        raise OSError("killed between temp write and rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="killed"):
+        write_json_atomic(path, {"nme": 2})
+    assert json.loads(path.read_text()) == {"nme": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left behind
+
+
+def test_bad_cli_input_lists_valid_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--loss", "nope"])
+    assert e.value.code == 2 and "star" in capsys.readouterr().err
+    assert main(["train", "--data", "imagenet:/x", "--results", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown data source" in err and "300w:PATH" in err
+    assert main(["train", "--data", "300w:/no/such/folder", "--results", str(tmp_path), "--quiet"]) == 2
+    assert "/no/such/folder" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    run = train(TINY.replace(epochs=1), tmp_path, progress=False, log=lambda _: None)
+    from lab.models import build_model
+
+    other = build_model("rcn", num_points=68, width=0.125)
+    runs.save_torch(run.path / runs.MODEL, {"config": {**other.config, "num_points": 29}, "model": other.state_dict()})
+    with pytest.raises(runs.RunError, match="model.pt"):
+        runs.open_run(run.path).load_model()
