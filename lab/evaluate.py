@@ -15,6 +15,7 @@ from lab.heatmaps import decode, from_heatmap_coords, moments, normalize, soft_a
 from lab.schema import get_scheme
 
 NORMALISERS = ("inter_ocular", "inter_pupil", "box", "diagonal")
+DECODER_NAMES = ("argmax", "soft_argmax", "barycenter")
 THRESHOLDS = (0.1, 0.08, 0.05)
 
 
@@ -55,7 +56,8 @@ def predict(model: torch.nn.Module, dataset: LandmarkDataset, device: torch.devi
     models the moments of the predicted distribution: mean (N, K, 2), cov (N, K, 2, 2) (image px^2),
     laplace_scale (N, K, 2) (image px, along the crop axes), spread (N, K) (model-input px, as the Laplace
     paper reports it), plus argmax and
-    soft_argmax and barycenter points (N, K, 2) for side-by-side inspection; seconds (float) and fps.
+    soft_argmax and barycenter points (N, K, 2) for side-by-side inspection ("<decoder>_points"; the run's own
+    decoder with its decoder_kw, the others with their defaults); seconds (float) and fps.
     """
     decoder_kw = decoder_kw or {}
     model.eval()
@@ -81,8 +83,9 @@ def predict(model: torch.nn.Module, dataset: LandmarkDataset, device: torch.devi
                 cov=_cov_to_image(cov.cpu().numpy(), inv, stride),
                 laplace_scale=scale.cpu().numpy() * stride * lin_scale,
                 spread=metrics.heatmap_spread(p).cpu().numpy() * stride,
-                **{f"{name}_points": _to_image(decode(final, name).cpu().numpy(), inv, stride)
-                   for name in ("argmax", "soft_argmax", "barycenter")},
+                **{f"{name}_points": _to_image(decode_outputs(final, "heatmap", name, decoder_kw if name == decoder else {},
+                                                             temperature).cpu().numpy(), inv, stride)
+                   for name in DECODER_NAMES},
             )
         for k, v in rows.items():
             out.setdefault(k, []).append(np.asarray(v))
@@ -93,11 +96,13 @@ def predict(model: torch.nn.Module, dataset: LandmarkDataset, device: torch.devi
     return result
 
 
-def face_nmes(pred: dict[str, np.ndarray], num_points: int, kind: str = "inter_ocular") -> np.ndarray:
-    """(N,) NME per face of a prediction dict with the given normaliser."""
+def face_nmes(pred: dict[str, np.ndarray], num_points: int, kind: str = "inter_ocular",
+              points: str = "points") -> np.ndarray:
+    """(N,) NME per face of a prediction dict with the given normaliser; `points` picks the decoded set
+    ("points" = the run's decoder, or "argmax_points", "soft_argmax_points", "barycenter_points")."""
     scheme = get_scheme(num_points)
     norm = metrics.normaliser(pred["gt"], scheme, kind)  # box normalisers use the ground-truth points' box
-    return metrics.nme(pred["points"], pred["gt"], pred["visible"], norm)
+    return metrics.nme(pred[points], pred["gt"], pred["visible"], norm)
 
 
 def subset_metrics(pred: dict[str, np.ndarray], num_points: int) -> dict[str, float]:

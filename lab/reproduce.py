@@ -94,16 +94,22 @@ def _finished(run_dir: Path, cfg: RunConfig) -> bool:
         return False
 
 
+def finished_runs(exp: Experiment, results: Path) -> list[runs.Run]:
+    """The experiment's runs that have finished (metrics and predictions written), in config order."""
+    done, _ = runs.list_runs(results)
+    by_name = {r.name: r for r in done}
+    return [by_name[c.name] for c in exp.runs if c.name in by_name]
+
+
 def _robustness(exp: Experiment, results: Path, log: Callable[[str], None]) -> None:
     """Box-jitter curves and temporal jitter per run and decoder, stored in each run's metrics.json."""
     from lab.robustness import box_jitter_curve, temporal_jitter
 
     spec = exp.robustness
-    for cfg in exp.runs:
-        run = runs.open_run(results / cfg.name)
+    for run in finished_runs(exp, results):
         if "box_jitter" in run.metrics and "temporal_jitter" in run.metrics:
             continue
-        log(f"{exp.name}: robustness of {cfg.name}")
+        log(f"{exp.name}: robustness of {run.name}")
         curve = box_jitter_curve(run.path, spec["box_jitter"], decoders=spec.get("decoders"))
         temporal = spec.get("temporal", {})
         tj = temporal_jitter(run.path, temporal.get("sequences", 4), temporal.get("frames", 48),
@@ -129,8 +135,10 @@ def metric_value(run: runs.Run, metric: str, subset: str) -> float:
 def verdicts(exp: Experiment, results: Path) -> list[dict]:
     """Each expected direction with both measured values and whether it reproduced."""
     out = []
+    done = {r.name: r for r in finished_runs(exp, results)}
     for e in exp.expect:
-        a, b = (metric_value(runs.open_run(results / e[k]), e["metric"], e["subset"]) for k in ("better", "than"))
+        a, b = (metric_value(done[e[k]], e["metric"], e["subset"]) if e[k] in done else float("nan")
+                for k in ("better", "than"))
         lower = any(e["metric"].startswith(p) for p in LOWER_IS_BETTER)
         ok = (a < b) if lower else (a > b)
         out.append({**e, "value_better": a, "value_than": b, "reproduced": bool(ok and np.isfinite(a) and np.isfinite(b))})
@@ -140,8 +148,8 @@ def verdicts(exp: Experiment, results: Path) -> list[dict]:
 def _sweep_frame(exp: Experiment, results: Path) -> pd.DataFrame:
     rows = []
     key = exp.sweep["x"]
-    for cfg in exp.runs:
-        run = runs.open_run(results / cfg.name)
+    for run in finished_runs(exp, results):
+        cfg = run.config
         value: Any = cfg.to_dict()
         for part in key.split("."):
             value = (value or {}).get(part, 0.0) if isinstance(value, dict) else 0.0
@@ -157,7 +165,9 @@ def _figures(exp: Experiment, results: Path) -> list[Path]:
     from lab.viz.sweeps import save_line_plot
 
     fig_dir = results / "figures"
-    run_list = [runs.open_run(results / c.name) for c in exp.runs]
+    run_list = finished_runs(exp, results)
+    if not run_list:
+        return []
     paths = [save_ced(ced_curves(run_list, "full"), fig_dir / f"{exp.name}_ced.png", title=f"{exp.name}: CED (full)")]
     if exp.sweep:
         df = _sweep_frame(exp, results)
@@ -166,6 +176,8 @@ def _figures(exp: Experiment, results: Path) -> list[Path]:
                                     title=exp.name, log_x=exp.sweep.get("log_x", False)))
     if exp.robustness:
         rows = [r for run in run_list for r in run.metrics.get("box_jitter", []) if r["subset"] != "full"]
+        if not rows:
+            return paths
         df = pd.DataFrame(rows)
         df = df.groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
         df["group"] = df["run"] + " + " + df["decoder"]
@@ -193,7 +205,8 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
              "Every number below is read from the run folders; nothing is typed by hand.", ""]
     all_runs: dict[str, runs.Run] = {}
     for exp in exps:
-        run_list = [runs.open_run(results / c.name) for c in exp.runs]
+        run_list = finished_runs(exp, results)
+        missing = [c.name for c in exp.runs if c.name not in {r.name for r in run_list}]
         all_runs.update({r.name: r for r in run_list})
         table = comparison_table(run_list)
         devices = sorted({r.metrics.get("device", "?") for r in run_list})
@@ -201,6 +214,8 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
                   f"**Measured** (device: {', '.join(devices)}; training wall time "
                   f"{sum(r.metrics.get('train_seconds', 0) for r in run_list) / 60:.1f} min):", "",
                   _md_table(table.drop(columns=["decoder"])), ""]
+        if missing:
+            lines += [f"Not run yet (`python -m lab reproduce --only {exp.name}` finishes them): {', '.join(missing)}", ""]
         if exp.robustness:
             rows = []
             for r in run_list:
@@ -210,7 +225,7 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
                       _md_table(pd.DataFrame(rows)), ""]
         lines += ["**Did the direction reproduce?**", ""]
         for v in verdicts(exp, results):
-            mark = "yes" if v["reproduced"] else "**no**"
+            mark = "yes" if v["reproduced"] else ("not measured" if np.isnan(v["value_better"] + v["value_than"]) else "**no**")
             lines.append(f"- {v['better']} vs {v['than']} on {v['metric']} ({v['subset']}): "
                          f"{v['value_better']:.4f} vs {v['value_than']:.4f} -> {mark}")
         lines.append("")

@@ -24,12 +24,21 @@ def _run_parts(run_dir: str | Path, device: torch.device | None):
     return run, cfg, device, run.load_model(device), cfg.decoder or get_loss_spec(cfg.loss).decoder
 
 
+def _decoded(pred: dict, decoder: str, own: str) -> str:
+    """The prediction key holding `decoder`'s points (coordinate models only have their own)."""
+    key = "points" if decoder == own else f"{decoder}_points"
+    if key not in pred:
+        raise ValueError(f"decoder {decoder!r} is not available for this model (it does not output heatmaps)")
+    return key
+
+
 def box_jitter_curve(run_dir: str | Path, levels: Sequence[float], device: torch.device | None = None,
                      decoders: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean inter-ocular NME per test subset and jitter level (box centre shift and log-scale std, both = level).
+    """Mean inter-ocular NME per test subset, jitter level (box centre shift and log-scale std, both = level) and
+    decoder (default: the run's own; one forward pass serves every decoder).
 
     The jitter draw for face i is seeded by (run seed, level index, i), so every run sees the same boxes.
-    decoders: evaluate each named decoder (default: the run's own). Columns: level, subset, decoder, nme.
+    Columns: run, level, subset, decoder, nme.
     """
     run, cfg, device, model, own = _run_parts(run_dir, device)
     splits = open_splits(cfg)
@@ -39,27 +48,26 @@ def box_jitter_curve(run_dir: str | Path, levels: Sequence[float], device: torch
             ds = LandmarkDataset(records, model.input_size, crop_scale=cfg.crop_scale,
                                  box_jitter=(level, level) if level > 0 else None, seed=cfg.seed)
             ds.set_epoch(li)
+            pred = predict(model, ds, device, own, cfg.decoder_kw, cfg.softargmax_temperature, workers=cfg.workers)
             for dec in decoders or [own]:
-                pred = predict(model, ds, device, dec, cfg.decoder_kw if dec == own else {}, cfg.softargmax_temperature)
-                rows.append({"run": run.name, "level": level, "subset": subset, "decoder": dec,
-                             "nme": float(face_nmes(pred, model.num_points).mean())})
+                nmes = face_nmes(pred, model.num_points, points=_decoded(pred, dec, own))
+                rows.append({"run": run.name, "level": level, "subset": subset, "decoder": dec, "nme": float(nmes.mean())})
     return pd.DataFrame(rows)
 
 
 def temporal_jitter(run_dir: str | Path, n_sequences: int = 4, frames: int = 48, device: torch.device | None = None,
                     decoders: Sequence[str] | None = None) -> pd.DataFrame:
-    """High-frequency energy of the prediction error on smooth synthetic sequences (lab.metrics.temporal_jitter),
-    in pixels of the synthetic render, per decoder; the crop follows the ground-truth box of each frame."""
+    """High-frequency energy of the prediction error on smooth synthetic sequences (lab.metrics.temporal_jitter:
+    mean squared second difference, px^2 of the synthetic render), per decoder; the crop follows each frame's
+    ground-truth box."""
     from lab.data.synthetic import sequence
 
     run, cfg, device, model, own = _run_parts(run_dir, device)
-    rows = []
-    for dec in decoders or [own]:
-        values = []
-        for s in range(n_sequences):
-            records = sequence(seed=cfg.seed * 1000 + s, T=frames, size=cfg.synth_size)
-            ds = LandmarkDataset(records, model.input_size, crop_scale=cfg.crop_scale)
-            pred = predict(model, ds, device, dec, cfg.decoder_kw if dec == own else {}, cfg.softargmax_temperature)
-            values.append(metrics.temporal_jitter(pred["points"] - pred["gt"]))
-        rows.append({"run": run.name, "decoder": dec, "temporal_jitter": float(np.mean(values))})
-    return pd.DataFrame(rows)
+    values: dict[str, list[float]] = {d: [] for d in decoders or [own]}
+    for s in range(n_sequences):
+        records = sequence(seed=cfg.seed * 1000 + s, T=frames, size=cfg.synth_size)
+        ds = LandmarkDataset(records, model.input_size, crop_scale=cfg.crop_scale)
+        pred = predict(model, ds, device, own, cfg.decoder_kw, cfg.softargmax_temperature)
+        for dec in values:
+            values[dec].append(metrics.temporal_jitter(pred[_decoded(pred, dec, own)] - pred["gt"]))
+    return pd.DataFrame([{"run": run.name, "decoder": d, "temporal_jitter": float(np.mean(v))} for d, v in values.items()])

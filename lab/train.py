@@ -68,7 +68,7 @@ def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Spli
     if spec.input == "heatmap" and model.output != "heatmap":
         raise ValueError(f"loss {cfg.loss!r} needs heatmaps but model {cfg.model!r} regresses coordinates; "
                          f"pick a coordinate loss (input='coords') or a heatmap model")
-    loss_fn = build_loss(cfg.loss, **cfg.loss_kw).to(device)
+    loss_fn = build_loss(cfg.loss, model=model, **cfg.loss_kw).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))

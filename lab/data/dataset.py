@@ -84,7 +84,7 @@ class LandmarkDataset(Dataset):
             mirrored = self.flip and bool(rng.random() < 0.5)
         matrix = crop_matrix(box, self.input_size, scale=scale, rotation_deg=rotation, shift=shift)
         if mirrored:
-            matrix = compose_affine(flip_matrix(self.input_size), matrix)
+            matrix = compose_affine(matrix, flip_matrix(self.input_size))  # crop, then mirror the crop
         return box, matrix, mirrored
 
     def __getitem__(self, index: int) -> dict:

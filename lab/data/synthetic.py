@@ -43,6 +43,7 @@ HAIR = np.array([(28, 24, 22), (52, 36, 28), (92, 62, 40), (140, 100, 64), (200,
                  (165, 160, 155), (215, 210, 205)], np.float64)
 IRIS = np.array([(88, 56, 32), (50, 34, 24), (78, 118, 158), (86, 118, 72), (118, 92, 52), (108, 118, 124)],
                 np.float64)
+MASKS = np.array([(168, 198, 224), (232, 234, 236), (42, 42, 48), (120, 150, 190), (200, 205, 210)], np.float64)
 FRAMES = np.array([(20, 20, 20), (60, 40, 25), (150, 150, 160), (120, 30, 30), (30, 40, 90)], np.float64)
 OCCLUDER_KINDS = ("hand", "object", "bar", "mask")
 
@@ -86,12 +87,12 @@ class Difficulty:
     """Sampling ranges of one split. Angles in degrees; a value is max * u**power with u ~ U(0, 1)."""
 
     yaw: float = 72.0
-    yaw_power: float = 1.6
+    yaw_power: float = 1.8
     yaw_hard: float = 0.0            # probability of |yaw| ~ U(35, yaw) instead
     pitch: float = 35.0
-    pitch_power: float = 1.6
+    pitch_power: float = 2.0
     roll: float = 40.0
-    roll_power: float = 2.0
+    roll_power: float = 2.2
     expression: float = 1.0          # scales expression amplitudes
     occluder: float = 0.3            # probability of at least one occluder
     glasses: float = 0.2
@@ -112,128 +113,158 @@ DIFFICULTIES: dict[str, Difficulty] = {
                          occluder=0.0, glasses=0.15, sunglasses=0.0, blur=0.1, blur_max=0.9, noise_max=4.0,
                          jpeg=0.15, jpeg_quality=(60, 90), harsh_light=0.0, low_contrast=0.0, fill=(0.6, 0.75)),
     "challenge": Difficulty(yaw=72.0, yaw_power=1.0, yaw_hard=0.7, pitch=35.0, pitch_power=1.0, roll=40.0,
-                            roll_power=1.0, expression=1.3, occluder=0.8, glasses=0.3, sunglasses=0.5, blur=0.6,
-                            blur_max=3.0, noise_max=16.0, jpeg=0.6, jpeg_quality=(6, 35), harsh_light=0.6,
-                            low_contrast=0.45, fill=(0.55, 0.72)),
+                            roll_power=1.0, expression=1.3, occluder=0.75, glasses=0.3, sunglasses=0.5, blur=0.5,
+                            blur_max=2.2, noise_max=12.0, jpeg=0.5, jpeg_quality=(10, 40), harsh_light=0.5,
+                            low_contrast=0.3, fill=(0.55, 0.72)),
 }
 _SPLIT_DIFFICULTY = {"train": "train", "val": "train", "unlabeled": "train", "common": "common",
                      "challenge": "challenge"}
 
 
-def _signed(rng: np.random.Generator, limit: float, power: float) -> float:
-    return float(limit * rng.random() ** power * (1.0 if rng.random() < 0.5 else -1.0))
+class _Draws:
+    """Pre-drawn uniforms consumed in order: one generator call per face instead of ~80 (speed).
+
+    The stream is long enough for any face; what a face uses never depends on other faces.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int = 192):
+        self._u = rng.random(n).tolist()
+        self._k = 0
+
+    def uniform(self, lo: float = 0.0, hi: float = 1.0) -> float:
+        self._k += 1
+        return lo + (hi - lo) * self._u[self._k - 1]
+
+    def chance(self, p: float) -> bool:
+        return self.uniform() < p
+
+    def index(self, n: int) -> int:
+        return min(int(self.uniform() * n), n - 1)
+
+    def sign(self) -> float:
+        return 1.0 if self.uniform() < 0.5 else -1.0
+
+    def signed(self, limit: float, power: float) -> float:
+        return limit * self.uniform() ** power * self.sign()
+
+    def weighted(self, weights: tuple[float, ...]) -> int:
+        u, acc = self.uniform() * sum(weights), 0.0
+        for i, w in enumerate(weights):
+            acc += w
+            if u < acc:
+                return i
+        return len(weights) - 1
+
+    def colour(self, palette: np.ndarray, spread: float) -> tuple[float, float, float]:
+        c = palette[self.index(len(palette))]
+        return tuple(min(255.0, float(v) * self.uniform(1 - spread, 1 + spread)) for v in c)
+
+    def rgb(self, lo: float = 20.0, hi: float = 235.0) -> tuple[float, float, float]:
+        return (self.uniform(lo, hi), self.uniform(lo, hi), self.uniform(lo, hi))
 
 
-def _pick(rng: np.random.Generator, palette: np.ndarray, spread: float = 0.06) -> tuple[float, float, float]:
-    c = palette[rng.integers(len(palette))] * rng.uniform(1 - spread, 1 + spread, 3)
-    return tuple(float(v) for v in np.clip(c, 0, 255))
-
-
-def _sample_appearance(rng: np.random.Generator, d: Difficulty) -> Appearance:
-    skin = _pick(rng, SKIN, 0.05)
-    hair = _pick(rng, HAIR, 0.08)
-    harsh = rng.random() < d.harsh_light
-    if harsh:  # strong side or top light, little ambient
-        az = rng.uniform(55, 85) * (1 if rng.random() < 0.5 else -1)
-        el = rng.uniform(-40, 30)
-        ambient, diffuse = rng.uniform(0.2, 0.32), rng.uniform(0.85, 1.1)
+def _sample_appearance(r: _Draws, d: Difficulty) -> Appearance:
+    skin = r.colour(SKIN, 0.05)
+    hair = r.colour(HAIR, 0.08)
+    if r.chance(d.harsh_light):  # strong side or top light, little ambient
+        az, el = r.uniform(55, 85) * r.sign(), r.uniform(-40, 30)
+        ambient, diffuse = r.uniform(0.2, 0.32), r.uniform(0.85, 1.1)
     else:
-        az, el = rng.uniform(-50, 50), rng.uniform(-45, 15)
-        ambient, diffuse = rng.uniform(0.3, 0.45), rng.uniform(0.6, 0.8)
+        az, el = r.uniform(-50, 50), r.uniform(-45, 15)
+        ambient, diffuse = r.uniform(0.3, 0.45), r.uniform(0.6, 0.8)
     a, e = math.radians(az), math.radians(el)
-    light = (math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e))
-    lip_base = np.array(skin) * np.array([0.92, 0.62, 0.62])
-    makeup = bool(rng.random() < 0.15)
-    lips = np.array([185.0, 45.0, 70.0]) * rng.uniform(0.7, 1.1) if makeup else lip_base * rng.uniform(0.9, 1.05)
+    makeup = r.chance(0.15)
+    k = r.uniform(0.7, 1.1) if makeup else r.uniform(0.9, 1.05)
+    lips = (185.0 * k, 45.0 * k, 70.0 * k) if makeup else (skin[0] * 0.92 * k, skin[1] * 0.62 * k, skin[2] * 0.62 * k)
+    b = r.uniform(0.55, 0.9)
     return Appearance(
-        skin=skin, hair=hair, hair_style=int(rng.choice(3, p=[0.5, 0.38, 0.12])), iris=_pick(rng, IRIS),
-        lips=tuple(float(v) for v in np.clip(lips, 0, 255)),
-        brow=tuple(float(v) for v in np.clip(np.array(hair) * rng.uniform(0.55, 0.9), 0, 255)),
-        brow_thickness=float(rng.uniform(0.045, 0.085)),
-        clothes=tuple(float(v) for v in rng.uniform(20, 235, 3)),
-        background=int(rng.integers(1 << 16)), background_offset=(float(rng.random()), float(rng.random())),
-        background_flip=bool(rng.random() < 0.5), light=light, ambient=float(ambient), diffuse=float(diffuse),
-        makeup=makeup, eyeshadow=tuple(float(v) for v in rng.uniform(60, 200, 3)),
-        skin_texture=int(rng.integers(8)),
+        skin=skin, hair=hair, hair_style=r.weighted((0.5, 0.38, 0.12)), iris=r.colour(IRIS, 0.06),
+        lips=tuple(min(255.0, v) for v in lips), brow=(hair[0] * b, hair[1] * b, hair[2] * b),
+        brow_thickness=r.uniform(0.045, 0.085), clothes=r.rgb(),
+        background=r.index(1 << 16), background_offset=(r.uniform(), r.uniform()), background_flip=r.chance(0.5),
+        light=(math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e)), ambient=ambient,
+        diffuse=diffuse, makeup=makeup, eyeshadow=r.rgb(60, 200), skin_texture=r.index(8),
     )
 
 
-def _sample_occluders(rng: np.random.Generator, d: Difficulty) -> tuple[Occluder, ...]:
-    if rng.random() >= d.occluder:
+_ANCHORS = (30, 57, 8, 36, 45, 4, 12, 19, 24, 48, 54)
+_OCCLUDER_WEIGHTS = (0.35, 0.3, 0.2, 0.15)
+_OCCLUDER_SIZE = {"hand": (0.8, 1.3), "object": (0.4, 0.9), "bar": (0.2, 0.4), "mask": (1.0, 1.0)}
+
+
+_OCCLUDER_COLOUR = {"hand": lambda r: r.colour(SKIN, 0.05), "mask": lambda r: r.colour(MASKS, 0.05),
+                    "object": lambda r: r.rgb(), "bar": lambda r: r.rgb()}
+
+
+def _sample_occluders(r: _Draws, d: Difficulty) -> tuple[Occluder, ...]:
+    if not r.chance(d.occluder):
         return ()
     out = []
-    for _ in range(1 + int(rng.random() < 0.3)):
-        kind = OCCLUDER_KINDS[int(rng.choice(4, p=[0.35, 0.3, 0.2, 0.15]))]
-        anchor = int(rng.choice([30, 57, 8, 36, 45, 4, 12, 19, 24, 48, 54]))
-        colour = _pick(rng, SKIN, 0.05) if kind == "hand" else tuple(float(v) for v in rng.uniform(20, 235, 3))
-        size = {"hand": rng.uniform(0.8, 1.4), "object": rng.uniform(0.5, 1.1), "bar": rng.uniform(0.2, 0.45),
-                "mask": 1.0}[kind]
-        out.append(Occluder(kind=kind, anchor=anchor, offset=(float(rng.normal(0, 0.25)), float(rng.normal(0, 0.25))),
-                            size=float(size), angle=float(rng.uniform(0, 360)), colour=colour,
-                            texture=int(rng.integers(1 << 16))))
+    for _ in range(1 + int(r.chance(0.3))):
+        kind = OCCLUDER_KINDS[r.weighted(_OCCLUDER_WEIGHTS)]
+        out.append(Occluder(
+            kind=kind, anchor=_ANCHORS[r.index(len(_ANCHORS))],
+            offset=(r.uniform(-0.4, 0.4), r.uniform(-0.4, 0.4)), size=r.uniform(*_OCCLUDER_SIZE[kind]),
+            angle=r.uniform(0, 360), colour=_OCCLUDER_COLOUR[kind](r),
+            texture=r.index(1 << 16)))
     return tuple(out)
 
 
-def _sample_degradation(rng: np.random.Generator, d: Difficulty, size_hint: int = 128) -> Degradation:
-    u = rng.random(8)
-    blur = rng.uniform(0.8, d.blur_max) if u[0] < d.blur else rng.uniform(0.0, 0.6)
-    motion = rng.uniform(3.0, 7.0) if u[1] < 0.3 * d.blur else 0.0
-    jpeg = int(rng.integers(d.jpeg_quality[0], d.jpeg_quality[1] + 1)) if u[2] < d.jpeg else 0
-    low = u[3] < d.low_contrast
-    harsh = u[4] < d.harsh_light
+def _sample_degradation(r: _Draws, d: Difficulty) -> Degradation:
+    harsh, low = r.chance(d.harsh_light), r.chance(d.low_contrast)
     return Degradation(
-        blur=float(blur), motion=float(motion), motion_angle=float(rng.uniform(0, 180)),
-        noise=float(rng.uniform(0.5, d.noise_max)), jpeg=jpeg,
-        gain=float(rng.uniform(0.55, 1.45) if harsh else rng.uniform(0.85, 1.15)),
-        cast=tuple(float(v) for v in rng.uniform(0.88, 1.12, 3)),
-        gradient=float(rng.uniform(0.2, 0.6) if harsh else rng.uniform(0.0, 0.15)),
-        gradient_angle=float(rng.uniform(0, 360)),
-        contrast=float(rng.uniform(0.35, 0.6) if low else rng.uniform(0.85, 1.0)),
-        noise_offset=(int(rng.integers(1 << 20)), int(rng.integers(1 << 20))),
+        blur=r.uniform(0.8, d.blur_max) if r.chance(d.blur) else r.uniform(0.0, 0.6),
+        motion=r.uniform(3.0, 7.0) if r.chance(0.3 * d.blur) else 0.0, motion_angle=r.uniform(0, 180),
+        noise=r.uniform(0.5, d.noise_max),
+        jpeg=int(r.uniform(d.jpeg_quality[0], d.jpeg_quality[1] + 1)) if r.chance(d.jpeg) else 0,
+        gain=r.uniform(0.55, 1.45) if harsh else r.uniform(0.85, 1.15),
+        cast=(r.uniform(0.88, 1.12), r.uniform(0.88, 1.12), r.uniform(0.88, 1.12)),
+        gradient=r.uniform(0.2, 0.6) if harsh else r.uniform(0.0, 0.15), gradient_angle=r.uniform(0, 360),
+        contrast=r.uniform(0.45, 0.7) if low else r.uniform(0.85, 1.0),
+        noise_offset=(r.index(1 << 20), r.index(1 << 20)),
     )
 
 
+def _difficulty(difficulty: str | Difficulty) -> Difficulty:
+    if isinstance(difficulty, Difficulty):
+        return difficulty
+    key = _SPLIT_DIFFICULTY.get(difficulty, difficulty)
+    if key not in DIFFICULTIES:
+        raise ValueError(f"difficulty {difficulty!r} is unknown; valid: {sorted(set(_SPLIT_DIFFICULTY))} "
+                         f"or a Difficulty")
+    return DIFFICULTIES[key]
+
+
 def sample_params(rng: np.random.Generator, difficulty: str | Difficulty = "train") -> FaceParams:
-    """Draw the parameters of one face. difficulty: a split name or preset in DIFFICULTIES, or a Difficulty."""
-    if isinstance(difficulty, str):
-        key = _SPLIT_DIFFICULTY.get(difficulty, difficulty)
-        if key not in DIFFICULTIES:
-            raise ValueError(f"difficulty {difficulty!r} is unknown; valid: {sorted(set(_SPLIT_DIFFICULTY))}")
-        d = DIFFICULTIES[key]
-    else:
-        d = difficulty
-    identity = np.clip(rng.standard_normal(len(IDENTITY_NAMES)), -2.5, 2.5)
-    jitter = rng.normal(0.0, 0.006, size=(NUM_POINTS, 3))
-    ex = rng.random(6)
+    """Draw the parameters of one face. difficulty: a split name, a key of DIFFICULTIES, or a Difficulty."""
+    d = _difficulty(difficulty)
+    normals = rng.standard_normal(len(IDENTITY_NAMES) + 3 * NUM_POINTS)
+    r = _Draws(rng)
+    identity = np.clip(normals[:len(IDENTITY_NAMES)], -2.5, 2.5)
+    jitter = normals[len(IDENTITY_NAMES):].reshape(NUM_POINTS, 3) * 0.006
     k = d.expression
-    expression = np.array([
-        min(1.0, k * (ex[0] ** 2.2 if ex[1] < 0.75 else rng.uniform(0.3, 1.0))),  # mouth open
-        float(np.clip(k * (ex[2] * 1.3 - 0.3), -0.5, 1.0)),                       # smile
-        float(np.clip(k * (ex[3] * 1.6 - 0.8), -1.0, 1.0)),                       # brow raise / frown
-    ])
-    closed = ex[4] < 0.1 * k
-    both = float(rng.uniform(0.6, 1.0)) if closed else float(ex[5] ** 3 * 0.3)
-    eye_close = (both, both) if rng.random() < 0.8 else (both, float(rng.uniform(0, 0.3)))
-    gaze = (float(rng.normal(0, 0.2)), float(rng.normal(0, 0.12)))
-    if d.yaw_hard > 0 and rng.random() < d.yaw_hard:
-        yaw = float(rng.uniform(35.0, d.yaw) * (1 if rng.random() < 0.5 else -1))
-    else:
-        yaw = _signed(rng, d.yaw, d.yaw_power)
-    pitch = _signed(rng, d.pitch, d.pitch_power)
-    roll = _signed(rng, d.roll, d.roll_power)
-    fill = float(rng.uniform(*d.fill))
+    mouth = r.uniform() ** 2.5 if r.chance(0.85) else r.uniform(0.3, 1.0)
+    expression = np.array([min(1.0, k * mouth),
+                           min(1.0, max(-0.5, k * (r.uniform() * 1.3 - 0.3))),    # smile
+                           min(1.0, max(-1.0, k * (r.uniform() * 1.6 - 0.8)))])   # brow raise / frown
+    both = r.uniform(0.6, 1.0) if r.chance(0.1 * k) else r.uniform() ** 3 * 0.3
+    eye_close = (both, both) if r.chance(0.8) else (both, r.uniform(0, 0.3))
+    gaze = (r.uniform(-0.35, 0.35), r.uniform(-0.2, 0.2))
+    yaw = r.uniform(35.0, d.yaw) * r.sign() if r.chance(d.yaw_hard) else r.signed(d.yaw, d.yaw_power)
+    pitch, roll = r.signed(d.pitch, d.pitch_power), r.signed(d.roll, d.roll_power)
+    fill = r.uniform(*d.fill)
     room = max(0.0, (1.0 - fill) / 2.0 - 0.04)
-    shift = (float(rng.uniform(-room, room)), float(rng.uniform(-room, room)))
-    appearance = _sample_appearance(rng, d)
+    shift = (r.uniform(-room, room), r.uniform(-room, room))
+    camera_distance = r.uniform(5.0, 20.0)
+    appearance = _sample_appearance(r, d)
     glasses = None
-    if rng.random() < d.glasses:
-        glasses = Glasses(sun=bool(rng.random() < d.sunglasses), frame=_pick(rng, FRAMES, 0.1),
-                          thickness=float(rng.uniform(0.012, 0.03)))
+    if r.chance(d.glasses):
+        glasses = Glasses(sun=r.chance(d.sunglasses), frame=r.colour(FRAMES, 0.1), thickness=r.uniform(0.012, 0.03))
     return FaceParams(
         identity=identity, jitter=jitter, expression=expression, eye_close=eye_close, gaze=gaze,
-        yaw=yaw, pitch=pitch, roll=roll, fill=fill, shift=shift, camera_distance=float(rng.uniform(5.0, 20.0)),
-        appearance=appearance, glasses=glasses, occluders=_sample_occluders(rng, d),
-        degradation=_sample_degradation(rng, d),
+        yaw=yaw, pitch=pitch, roll=roll, fill=fill, shift=shift, camera_distance=camera_distance,
+        appearance=appearance, glasses=glasses, occluders=_sample_occluders(r, d),
+        degradation=_sample_degradation(r, d),
     )
 
 
@@ -244,7 +275,7 @@ def attributes(params: FaceParams, occluded: np.ndarray) -> dict[str, int]:
     lateral_light = abs(app.light[0]) > 0.7 and app.ambient < 0.35
     return {
         "pose": int(abs(params.yaw) > 40 or abs(params.pitch) > 25 or abs(params.roll) > 30),
-        "expression": int(mouth > 0.45 or abs(smile) > 0.7 or abs(brow) > 0.7 or max(params.eye_close) > 0.6),
+        "expression": int(mouth > 0.6 or abs(smile) > 0.85 or abs(brow) > 0.85 or max(params.eye_close) > 0.6),
         "illumination": int(lateral_light or not 0.6 <= deg.gain <= 1.4 or deg.gradient > 0.35 or deg.contrast < 0.65),
         "make_up": int(app.makeup),
         "occlusion": int(bool(np.any(occluded))),
@@ -264,11 +295,8 @@ def render_face(params: FaceParams, size: int = 128) -> FaceRecord:
                    width_scale=1.0 + 0.06 * float(params.identity[_WIDTH]))
     image, covered = render(proj, params.appearance, params.glasses, params.occluders, params.degradation, size)
     points = proj.points[:NUM_POINTS].copy()
-    occluded = covered.copy()
-    if params.glasses is not None and params.glasses.sun:
-        occluded[36:48] |= covered[36:48]
-    return FaceRecord(image=image, points=points, visible=proj.visible & ~occluded, box=box_from_points(points),
-                      attributes=attributes(params, occluded), source="synthetic")
+    return FaceRecord(image=image, points=points, visible=proj.visible & ~covered, box=box_from_points(points),
+                      attributes=attributes(params, covered), source="synthetic")
 
 
 # ------------------------------------------------------------------------------------------ data set
@@ -331,30 +359,30 @@ def sequence(seed: int, T: int, size: int = 128) -> list[FaceRecord]:
     """T frames of one face turning and moving smoothly (exact labels), for the temporal-jitter metric.
 
     One identity, appearance and background; yaw, pitch, roll, position and mouth opening follow sums of
-    low-frequency sinusoids (at most ~2 cycles over the clip); no occluders; mild noise that changes per frame.
+    low-frequency sinusoids (0.5-1.5 cycles per 60 frames, whatever T is, so the motion per frame stays small);
+    no occluders; mild sensor noise that changes per frame.
     """
     if int(T) != T or T < 1:
         raise ValueError(f"T must be a positive integer number of frames, got {T!r}")
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng([int(seed), _SEQUENCE_ID, 0])
-    base = sample_params(rng, DIFFICULTIES["common"])
+    base = sample_params(rng, "common")
     amp = np.array([rng.uniform(15, 40), rng.uniform(5, 15), rng.uniform(4, 12), rng.uniform(0.02, 0.06),
                     rng.uniform(0.02, 0.05), rng.uniform(0.0, 0.4)])
-    freq = rng.uniform(0.5, 2.0, size=6)
+    freq = rng.uniform(0.5, 1.5, size=6) / 60.0  # cycles per frame
     phase = rng.uniform(0, 2 * math.pi, size=6)
-    scale = frontal_scale(128, 0.6) / 128.0
-    deg = Degradation(blur=0.4, noise=2.0)
+    scale = frontal_scale(128, 0.6) / 128.0  # fixed, so the face does not zoom as it turns
     frames = []
     for t in range(int(T)):
-        s = np.sin(2 * math.pi * freq * t / max(T, 1) + phase) * amp
+        s = np.sin(2 * math.pi * freq * t + phase) * amp
         p = FaceParams(
             identity=base.identity, jitter=base.jitter,
-            expression=np.array([abs(s[5]), base.expression[1] * 0.5, base.expression[2] * 0.5]),
+            expression=np.array([0.5 * (amp[5] + s[5]), base.expression[1] * 0.5, base.expression[2] * 0.5]),
             eye_close=(0.0, 0.0), gaze=base.gaze, yaw=float(s[0]), pitch=float(s[1]), roll=float(s[2]),
             fill=0.6, shift=(float(s[3]), float(s[4]) - 0.2 * scale), camera_distance=base.camera_distance,
             appearance=base.appearance, glasses=base.glasses if base.glasses and not base.glasses.sun else None,
-            occluders=(), degradation=Degradation(blur=deg.blur, noise=deg.noise, noise_offset=(97 * t, 31 * t)),
+            occluders=(), degradation=Degradation(blur=0.4, noise=2.0, noise_offset=(97 * t, 31 * t)),
             scale=scale,
         )
         rec = render_face(p, size)

@@ -91,12 +91,11 @@ _EAR_R = [(-0.83, -0.06, -0.74), (-0.90, -0.10, -0.92), (-0.95, 0.08, -1.02), (-
           (-0.86, 0.46, -0.86), (-0.80, 0.36, -0.74)]
 _EYEBALL_R = [(-0.36, 0.0, -0.08)]
 EYE_RADIUS = 0.125  # eyeball radius; the iris centre sits on the eyeball, turned by the gaze
-_LENS_R_CENTRE = (-0.36, -0.01, 0.24)
+_LENS_R_CENTRE = (-0.36, -0.01, 0.18)
 _TEMPLE_R = [(-0.82, -0.08, -0.30), (-0.86, -0.06, -0.72)]  # spectacle arm: hinge-side and ear-side ends
 # midline front depth of the cheeks/forehead, used by the contour arcs (y -> z of the face front, no nose)
 _MIDLINE_Y = np.array([-1.08, -1.03, -0.92, -0.73, -0.5, -0.25, 0.0, 0.22, 0.43, 0.64, 0.84, 1.01, 1.16, 1.27, 1.31])
 _MIDLINE_Z = np.array([-0.38, -0.25, -0.12, 0.0, 0.08, 0.13, 0.15, 0.17, 0.22, 0.25, 0.24, 0.20, 0.15, 0.10, 0.07])
-# ellipsoid whose gradient gives the surface normals used for self-occlusion
 
 
 def _skull_points() -> np.ndarray:
@@ -193,15 +192,23 @@ def _build() -> tuple[np.ndarray, PointSet]:
     hair = add(_hairline()[0])
     neck_top = add(np.array([(-0.40, 0.95, -0.62), (-0.25, 1.08, -0.32), (0.0, 1.12, -0.22), (0.25, 1.08, -0.32),
                              (0.40, 0.95, -0.62), (0.0, 0.8, -1.05)]))
-    sets = PointSet(forehead, nose_flank, ear_r, ear_l, eyeball, iris, centre, hair_long, lens_r, lens_l, temple, skull, hair, neck_top,
-                    start)
+    sets = PointSet(forehead, nose_flank, ear_r, ear_l, eyeball, iris, centre, hair_long, lens_r, lens_l, temple,
+                    skull, hair, neck_top, start)
     return np.concatenate(parts), sets
 
 
 TEMPLATE, PARTS = _build()
 """(N, 3) neutral mean face (68 landmarks then the extras); PARTS indexes the extras."""
 
-# body points (torso and neck base) follow a damped body rotation, not the head's
+def _cap_indices() -> np.ndarray:
+    """Skull points covered by short hair: the top (above the ears) and the back of the head."""
+    sk = TEMPLATE[PARTS.skull]
+    return np.flatnonzero((sk[:, 1] < -0.12) | (sk[:, 2] < -1.25)) + PARTS.skull.start
+
+
+SKULL_CAP = _cap_indices()
+
+# body points (neck base and torso) follow a damped body rotation, not the head's
 BODY = np.array([(-0.40, 1.9, -0.75), (0.40, 1.9, -0.75), (0.0, 1.9, -0.45), (0.0, 1.9, -1.05),
                  (-2.0, 2.6, -0.8), (-1.45, 2.0, -0.8), (-0.55, 1.72, -0.7), (0.0, 1.95, -0.45),
                  (0.55, 1.72, -0.7), (1.45, 2.0, -0.8), (2.0, 2.6, -0.8), (2.0, 4.5, -0.8), (-2.0, 4.5, -0.8)])
@@ -330,9 +337,9 @@ def _basis_identity() -> np.ndarray:
     b["asymmetry"][right, 1] = 0.012 * np.clip(-t[right, 0] / 0.5, 0, 1)
     b["asymmetry"][right, 0] = 0.01 * t[right, 0]
     s = np.linspace(-1.0, 1.0, len(_HAIR))
-    b["hairline"][_HAIR, 1] = 0.08
+    b["hairline"][_HAIR, 1] = 0.07
     b["fringe_tilt"][_HAIR, 1] = 0.07 * s
-    b["bangs"][_HAIR, 1] = 0.09 * (1.0 - s * s)
+    b["bangs"][_HAIR, 1] = 0.07 * (1.0 - s * s)
     b["hair_volume"][_sl(PARTS.skull), :] = 0.05 * (t[_sl(PARTS.skull)] - np.array([0.0, -0.28, -0.78]))
     return out
 
@@ -372,6 +379,8 @@ def _basis_expression() -> np.ndarray:
 
 BASIS_IDENTITY = _basis_identity().reshape(len(IDENTITY_NAMES), -1)
 BASIS_EXPRESSION = _basis_expression().reshape(len(EXPRESSION_NAMES), -1)
+_BASIS = np.concatenate([BASIS_IDENTITY, BASIS_EXPRESSION])
+_TEMPLATE_FLAT = TEMPLATE.reshape(-1)
 _UPPER_LID = np.array([37, 38, 43, 44])
 _LOWER_LID = np.array([41, 40, 47, 46])
 
@@ -386,9 +395,7 @@ def build_shape(identity: np.ndarray, expression: np.ndarray, eye_close: tuple[f
     jitter: optional (68, 3) displacement added to the landmarks (individual asymmetry).
     gaze: (horizontal, vertical) eye rotation as tangents (0 = looking straight ahead); moves the irises.
     """
-    coef = np.concatenate([identity, expression])
-    flat = TEMPLATE.reshape(-1) + coef @ np.concatenate([BASIS_IDENTITY, BASIS_EXPRESSION])
-    shape = flat.reshape(-1, 3)
+    shape = (_TEMPLATE_FLAT + np.concatenate([identity, expression]) @ _BASIS).reshape(-1, 3)
     if jitter is not None:
         shape[:NUM_POINTS] += jitter
     close = np.array([eye_close[0], eye_close[0], eye_close[1], eye_close[1]])
@@ -400,7 +407,20 @@ def build_shape(identity: np.ndarray, expression: np.ndarray, eye_close: tuple[f
     if gaze != (0.0, 0.0):
         g = np.array([gaze[0], gaze[1], 1.0])
         shape[PARTS.iris] = shape[PARTS.eyeball] + EYE_RADIUS * g / np.linalg.norm(g)
+    # keep parts from overlapping at extreme coefficients: brows (with their drawn band) above the eyes,
+    # the hairline above the brows, so a drawn feature never covers another one's labels
+    shape[17:27, 1] = np.minimum(shape[17:27, 1], shape[_BROW_EYE, 1] - _BROW_EYE_GAP)
+    shape[PARTS.hair, 1] = np.minimum(shape[PARTS.hair, 1], shape[17:27, 1].min() - _HAIR_BROW_GAP)
+    drop = shape[31:36, 1].max() + _NOSE_LIP_GAP - shape[48:55, 1].min()  # the mouth stays below the nose
+    if drop > 0:
+        shape[48:68, 1] += drop
     return shape
+
+
+_BROW_EYE = np.array([36, 37, 37, 38, 39, 42, 43, 44, 44, 45])  # the eye point under each brow point 17..26
+_BROW_EYE_GAP = 0.14  # > the drawn brow band below its points (0.85 * thickness <= 0.075) + a margin
+_HAIR_BROW_GAP = 0.08
+_NOSE_LIP_GAP = 0.09
 
 
 # ----------------------------------------------------------------------------------- pose and projection
@@ -408,10 +428,17 @@ def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """(3, 3) R = Rz(roll) Rx(pitch) Ry(yaw), angles in degrees (conventions in the module docstring)."""
     y, p, r = math.radians(yaw), math.radians(pitch), math.radians(roll)
     cy, sy, cp, sp, cr, sr = math.cos(y), math.sin(y), math.cos(p), math.sin(p), math.cos(r), math.sin(r)
-    ry = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
-    rz = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
-    return rz @ rx @ ry
+    m0, m1, m2 = (cy, 0.0, sy), (sp * sy, cp, -sp * cy), (-cp * sy, sp, cp * cy)  # rows of Rx Ry
+    return np.array([[cr * a - sr * b for a, b in zip(m0, m1)], [sr * a + cr * b for a, b in zip(m0, m1)], m2])
+
+
+def _far_arcs(sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the half x * sign > 0: ARC positions, point rows, outline-or-hairline mask, t0, cos t0."""
+    k = np.flatnonzero(TEMPLATE[ARC, 0] * sign > 1e-6)
+    return k, ARC[k], k < _N_OUT, ARC_T0[k], np.cos(ARC_T0[k])
+
+
+_FAR = {1.0: _far_arcs(1.0), -1.0: _far_arcs(-1.0)}  # keyed by the sign of x on the far half
 
 
 def march_outline(shape: np.ndarray, view: np.ndarray, depth_scale: float = 1.0,
@@ -423,20 +450,17 @@ def march_outline(shape: np.ndarray, view: np.ndarray, depth_scale: float = 1.0,
     points with t0 > t* move to t*. view: (3,) unit vector toward the camera in the head frame (R^T e_z).
     """
     out = shape.copy()
-    p = shape[ARC]
-    w = np.concatenate([np.abs(p[:_N_OUT, 0]), ARC_W[_N_OUT:] * width_scale])
-    d = ARC_D * depth_scale
-    side = np.sign(p[:, 0])
-    vx, vz = view[0] * side, max(view[2], 1e-6)
-    far = (vx < 0) & (w > 1e-6) & (d > 1e-6)
-    t_sil = np.where(far, np.arctan2(vz * w, np.maximum(-vx * d, 1e-12)), 0.5 * math.pi)
-    moved = t_sil < ARC_T0
-    if np.any(moved):
-        t = t_sil[moved]
-        zc = p[moved, 2] - d[moved] * np.cos(ARC_T0[moved])
-        rows = ARC[moved]
-        out[rows, 0] = side[moved] * w[moved] * np.sin(t)
-        out[rows, 2] = zc + d[moved] * np.cos(t)
+    vx = float(view[0])
+    if abs(vx) < 1e-9:
+        return out
+    side = -1.0 if vx > 0 else 1.0  # the camera is round the -side half; the +side half turns away
+    k, rows, is_outline, t0, cos_t0 = _FAR[side]
+    p = shape[rows]
+    w = np.where(is_outline, np.abs(p[:, 0]), ARC_W[k] * width_scale)
+    d = ARC_D[k] * depth_scale
+    t = np.minimum(np.arctan2(max(float(view[2]), 1e-6) * w, abs(vx) * d), t0)
+    out[rows, 0] = side * w * np.sin(t)
+    out[rows, 2] = p[:, 2] + d * (np.cos(t) - cos_t0)
     return out
 
 
@@ -463,7 +487,7 @@ class Projection:
 def _points_in_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """(P,) bool: even-odd test of points (P, 2) against a closed polygon (V, 2)."""
     a = poly
-    b = np.roll(poly, -1, axis=0)
+    b = np.concatenate([poly[1:], poly[:1]])
     px, py = pts[:, 0:1], pts[:, 1:2]
     ay, by = a[None, :, 1], b[None, :, 1]
     crosses = (ay > py) != (by > py)
@@ -472,24 +496,26 @@ def _points_in_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.sum(crosses & (px < xint), axis=1) % 2 == 1
 
 
-_NOSE_POLY_MID = np.array([27, 28, 29, 30, 33])
+def _near_nose(sign: int) -> np.ndarray:
+    """Indices of the near-side half of the nose outline (ridge, tip, subnasale, near ala, near flank)."""
+    fl = np.arange(PARTS.nose_flank.start, PARTS.nose_flank.stop)
+    flank, ala = (fl[:3], 31) if sign > 0 else (fl[3:], 35)
+    return np.concatenate([[27, 28, 29, 30, 33, ala], flank[::-1]])
 
 
-def self_occlusion(shape_cam: np.ndarray, proj2d: np.ndarray, view: np.ndarray, yaw_sign: float,
-                   x_head: np.ndarray) -> np.ndarray:
-    """(68,) bool visibility from surface normals and the nose (see the module docstring)."""
+# yaw sign -> (near-side nose polygon, far-side points the nose can hide)
+_NOSE_TEST = {s: (_near_nose(s), _NOSE_HIDEABLE[np.sign(TEMPLATE[_NOSE_HIDEABLE, 0]) == s]) for s in (1, -1)}
+_NOSE_MIN_YAW = 15.0  # below this the nose hides nothing
+
+
+def self_occlusion(shape_cam: np.ndarray, proj2d: np.ndarray, view: np.ndarray, yaw: float) -> np.ndarray:
+    """(68,) bool visibility from surface normals and, past _NOSE_MIN_YAW, the nose (module docstring)."""
     vis = NORMALS @ view > -_TOL
-    if yaw_sign != 0.0:
-        # the near-side half of the nose (ridge, tip, subnasale, near ala and flank) as seen in the image
-        fl = np.arange(PARTS.nose_flank.start, PARTS.nose_flank.stop)
-        near_flank = fl[:3] if yaw_sign > 0 else fl[3:]
-        near_ala = 31 if yaw_sign > 0 else 35
-        poly_idx = np.concatenate([_NOSE_POLY_MID, [near_ala], near_flank[::-1]])
-        cand = _NOSE_HIDEABLE[np.sign(x_head[_NOSE_HIDEABLE]) == yaw_sign]
-        if len(cand):
-            inside = _points_in_polygon(proj2d[cand], proj2d[poly_idx])
-            behind = shape_cam[cand, 2] < shape_cam[30, 2]
-            vis[cand[inside & behind]] = False
+    if abs(yaw) > _NOSE_MIN_YAW:
+        poly, cand = _NOSE_TEST[1 if yaw > 0 else -1]
+        inside = _points_in_polygon(proj2d[cand], proj2d[poly])
+        behind = shape_cam[cand, 2] < shape_cam[30, 2]
+        vis[cand[inside & behind]] = False
     return vis
 
 
@@ -523,8 +549,7 @@ def project(shape: np.ndarray, yaw: float, pitch: float, roll: float, size: int,
         origin = np.zeros(2)
     pts = (uv - origin) * scale + centre
     body = (body_uv - origin) * scale + centre
-    yaw_sign = float(np.sign(yaw)) if abs(yaw) > 1.0 else 0.0
-    vis = self_occlusion(cam, pts, view, yaw_sign, marched[:, 0])
+    vis = self_occlusion(cam, pts, view, yaw)
     return Projection(points=pts, depth=cam[:, 2], visible=vis, body=body, scale=float(scale), view=view,
                       rotation=r)
 

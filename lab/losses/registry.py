@@ -18,6 +18,8 @@ class LossSpec:
     decoder: the decoder the method is evaluated with by default ("argmax", "soft_argmax", "barycenter").
     paper: short citation. equation: the formula implemented, one line.
     defaults: the hyper-parameters `build` uses when given none (shown by the CLI and the app).
+    geometry: optional `geometry(model) -> dict` of hyper-parameters that depend on the model's input size and
+        stride (e.g. Wing's pixel constants); they override `defaults`, explicit arguments override both.
     """
 
     name: str
@@ -27,6 +29,7 @@ class LossSpec:
     paper: str
     equation: str
     defaults: dict = field(default_factory=dict)
+    geometry: Callable[[nn.Module], dict] | None = None
 
 
 LOSSES: dict[str, LossSpec] = {}
@@ -48,7 +51,8 @@ def get_loss_spec(name: str) -> LossSpec:
         raise KeyError(f"unknown loss {name!r}; valid: {', '.join(sorted(LOSSES))}") from None
 
 
-def build_loss(name: str, **kwargs) -> nn.Module:
-    """Instantiate a registered loss with hyper-parameters overriding its defaults."""
+def build_loss(name: str, model: nn.Module | None = None, **kwargs) -> nn.Module:
+    """Instantiate a registered loss: defaults, then the model-dependent values (if a model is given), then kwargs."""
     spec = get_loss_spec(name)
-    return spec.build(**{**spec.defaults, **kwargs})
+    derived = spec.geometry(model) if spec.geometry is not None and model is not None else {}
+    return spec.build(**{**spec.defaults, **derived, **kwargs})

@@ -167,7 +167,7 @@ class W2SinkhornLoss(nn.Module):
     Only visible landmarks are solved. forward(heatmaps (B,K,h,w), target (B,K,2), visible (B,K) | None) -> scalar.
     """
 
-    def __init__(self, sigma: float = 1.5, reg: float = 0.5, truncate: float = 4.0, max_iter: int = 1000,
+    def __init__(self, sigma: float = 1.5, reg: float = 1.0, truncate: float = 4.0, max_iter: int = 1000,
                  tol: float = 1e-5, chunk_elements: int = 1 << 24):
         super().__init__()
         if sigma <= 0 or reg <= 0 or truncate <= 0 or max_iter < 1 or tol <= 0 or chunk_elements < 1:
@@ -211,5 +211,5 @@ register(LossSpec(
     decoder="barycenter",
     paper="Yan et al., 2D Wasserstein Loss for Robust Facial Landmark Detection, 2020 (grid entropic OT, POT)",
     equation="min_T <T,|q-t|^2> + reg KL(T | a x b), a = relu(H)/sum, b = normalised N(g, sigma^2 I) on the grid",
-    defaults={"sigma": 1.5, "reg": 0.5, "truncate": 4.0, "max_iter": 1000, "tol": 1e-5, "chunk_elements": 1 << 24},
+    defaults={"sigma": 1.5, "reg": 1.0, "truncate": 4.0, "max_iter": 1000, "tol": 1e-5, "chunk_elements": 1 << 24},
 ))

@@ -128,6 +128,7 @@ register(LossSpec(
     paper="Feng et al., Wing loss, CVPR 2018",
     equation="sum_axes w ln(1 + |x|/eps) if |x| < w else |x| - C, C = w - w ln(1 + w/eps); w, eps in input px",
     defaults={"w": 10.0, "eps": 2.0, "stride": 1.0},
+    geometry=lambda model: wing_scaled_for(model.input_size, model.stride),
 ))
 register(LossSpec(
     name="awing", build=AdaptiveWing, input="heatmap", decoder="argmax",

@@ -160,13 +160,35 @@ class RCNInference(nn.Module):
         return [x]
 
 
+def _compile(net: nn.Module, batch_size: int, strict: bool) -> Callable | None:
+    """torch.compile `net` for (batch_size, 3, S, S) channels_last input with inductor freezing (BN folding, oneDNN
+    weight prepacking, conv + LeakyReLU fusion) and the C++ wrapper; None (after a warning) if that fails and not
+    `strict`. Freezing must be on while the graph is compiled, i.e. during the warm-up call below (options= passed to
+    torch.compile did not enable it in torch 2.13)."""
+    # every compiled model shares one forward code object: allow a graph per width / batch
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    try:
+        compiled = torch.compile(net, dynamic=False)
+        device = next(net.parameters()).device
+        x = torch.zeros(batch_size, 3, net.input_size, net.input_size, device=device).contiguous(
+            memory_format=torch.channels_last)
+        with torch._inductor.config.patch(freezing=True, cpp_wrapper=True), torch.inference_mode():
+            compiled(x)
+        return compiled
+    except Exception as err:  # no C++ compiler, unsupported platform, ...
+        if strict:
+            raise
+        warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); using the eager fast path")
+        return None
+
+
 def optimize_for_inference(model: nn.Module, batch_size: int = 1, compile: bool | str = "auto",
                            threads: int | None = None, modes: Sequence[str] | None = None,
                            ) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     """A fast eval-only callable `f(x (B, 3, S, S)) -> list[tensor]` equal to `model.eval()(x)` up to float rounding.
 
     model: any lab model (RCN gets the exact rewrite, others a channels_last eval copy); `model` is not modified.
-    batch_size: the batch the compiled graph is specialised and warmed up for (other sizes recompile).
+    batch_size: the batch the compiled graph is specialised and warmed up for (other batch sizes run eager).
     compile: True, False or "auto" (try torch.compile with inductor freezing + C++ wrapper, fall back to eager).
     threads: if given, calls torch.set_num_threads(threads) (process-wide). modes: RCN decoder level modes.
     """
@@ -176,24 +198,14 @@ def optimize_for_inference(model: nn.Module, batch_size: int = 1, compile: bool 
     net = net.eval().to(memory_format=torch.channels_last)
     for p in net.parameters():
         p.requires_grad_(False)
-    fn: Callable = net
+    compiled: Callable | None = None
     if compile:
-        # every compiled model shares RCNInference.forward's code object: allow one graph per width/batch
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-        try:
-            fn = torch.compile(net, dynamic=False, options={"freezing": True, "cpp_wrapper": True})
-            with torch.inference_mode():
-                fn(torch.zeros(batch_size, 3, net.input_size, net.input_size).contiguous(
-                    memory_format=torch.channels_last))
-        except Exception as err:  # no C++ compiler, unsupported platform, ...
-            if compile != "auto":
-                raise
-            warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); using the eager fast path")
-            fn = net
+        compiled = _compile(net, batch_size, strict=compile != "auto")
 
     def infer(x: torch.Tensor) -> list[torch.Tensor]:
         with torch.inference_mode():
-            return fn(x.contiguous(memory_format=torch.channels_last))
+            x = x.contiguous(memory_format=torch.channels_last)
+            return compiled(x) if compiled is not None and x.shape[0] == batch_size else net(x)
 
     infer.module = net  # type: ignore[attr-defined]
     return infer

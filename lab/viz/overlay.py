@@ -118,9 +118,9 @@ def landmark_heat(heatmaps: np.ndarray, landmark: int | None = None) -> np.ndarr
 
 
 def heat_colours(heat: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float in [0, 1]: a black-red-yellow-white ramp of heat (H, W) in [0, 1] ("hot" colour map)."""
+    """(H, W, 3) float in [0, 1]: a black-red-yellow ramp of heat (H, W) in [0, 1] (red at 0.5, yellow at 1)."""
     h = np.clip(np.asarray(heat, np.float64), 0.0, 1.0)[..., None]
-    return np.clip(h * 3.0 - np.array([0.0, 1.0, 2.0]), 0.0, 1.0)
+    return np.clip(h * 2.0 - np.array([0.0, 1.0, 2.0]), 0.0, 1.0)
 
 
 def blend_heat(image: np.ndarray, heat: np.ndarray, opacity: float = 0.6) -> np.ndarray:
@@ -232,6 +232,18 @@ def face_layers(gt: np.ndarray | None, visible: np.ndarray | None, preds: Mappin
 
 # -------------------------------------------------------------------------------------------------- renderers
 
+def png_data_uri(image: np.ndarray) -> str:
+    """data:image/png;base64 URI of an (H, W, 3) uint8 RGB image."""
+    import base64
+
+    import cv2
+
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
+
+
 def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
                 zoom: tuple[float, float, float] | None = None):
     """Plotly figure: the image (H, W, 3) uint8 in pixel coordinates (y down) with every layer on top.
@@ -240,7 +252,7 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
     import plotly.graph_objects as go
 
     h, w = image.shape[:2]
-    fig = go.Figure(go.Image(z=image, hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_data_uri(image), hoverinfo="skip"))  # PNG: far smaller than a pixel array
     for layer in layers:
         xy = np.asarray(layer.xy, np.float64).reshape(-1, 2)
         common = dict(x=xy[:, 0], y=xy[:, 1], name=layer.name, legendgroup=layer.group)
@@ -261,6 +273,17 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
     fig.update_yaxes(range=y_range, showgrid=False, zeroline=False, visible=False, scaleanchor="x")
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0),
                       legend=dict(orientation="h", yanchor="top", y=-0.01, x=0), uirevision="face")
+    return fig
+
+
+def recolour_traces(fig, colours: Mapping[str, str]):
+    """Give each trace of a plotly figure whose name starts with a run name that run's colour (so the CED and
+    sweep plots use the face overlay's colours); returns the figure."""
+    for trace in fig.data:
+        name = trace.name or ""
+        match = max((r for r in colours if name == r or name.startswith(r + " ")), key=len, default=None)
+        if match is not None:
+            trace.update(line=dict(color=colours[match]))
     return fig
 
 

@@ -1,0 +1,390 @@
+"""Helpers the notebooks share: the run budget, the results folder, a live training curve, a picture that is
+drawn statically and (when ipywidgets is present) also as a widget, small map plots, and the closing
+"what the paper claims vs what we measured" section read from the reference results.
+
+Nothing here computes a loss or a metric: the notebooks import those from `lab.losses`, `lab.heatmaps` and
+`lab.metrics`; this file only arranges them into pictures and tables.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from lab.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS_ENV = "LAB_RESULTS"
+
+# Live runs in the notebooks. On a CPU (CI: 2 cores) a run is ~25 optimiser steps, about 15-30 s: enough to watch the
+# loss fall and the NME start to move, not to reach a useful model (the reference results are for that). With CUDA,
+# a run is ~300 steps on 1000 faces with a wider model, a few minutes. Synthetic faces are rendered on the fly
+# (~20-35 ms each), so the CUDA budget renders them in DataLoader workers.
+CPU_BUDGET = {"train_n": 96, "val_n": 16, "test_n": 16, "epochs": 4, "batch_size": 16, "synth_size": 96, "lr": 2e-3}
+CUDA_BUDGET = {"train_n": 1000, "val_n": 100, "test_n": 100, "epochs": 10, "batch_size": 32, "synth_size": 128,
+               "lr": 1e-3, "workers": min(8, max((os.cpu_count() or 1) - 1, 0))}
+# Backbones per budget. The small hourglass (64 px input, 16 px maps) does ~5x more steps per CPU second than the
+# Laplace paper's RCN (80 px maps at stride 1), so the CPU runs use it for every heatmap loss.
+LIVE_MODELS = {
+    "hourglass": {"cpu": {"model": "hourglass", "width": 0.25, "model_kw": {"stacks": 1, "input_size": 64, "depth": 3}},
+                  "cuda": {"model": "hourglass", "width": 1.0, "model_kw": {"stacks": 2}}},
+    "rcn": {"cpu": {"model": "rcn", "width": 0.0625}, "cuda": {"model": "rcn", "width": 0.25}},
+    "regressor": {"cpu": {"model": "regressor", "width": 0.25}, "cuda": {"model": "regressor", "width": 1.0}},
+}
+
+
+def setup(seed: int = 0) -> None:
+    """Seed numpy and torch, and draw figures inline (Agg when no IPython kernel is around)."""
+    import matplotlib
+
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        shell = None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    else:
+        matplotlib.use("Agg")
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def results_dir(path: str | Path | None = None) -> Path:
+    """The reference results: `path`, else $LAB_RESULTS, else the repository's results/ folder."""
+    return Path(path or os.environ.get(RESULTS_ENV) or REPO / "results").expanduser()
+
+
+def pick_budget(model: str = "hourglass", cuda: bool | None = None, **overrides: Any) -> dict:
+    """RunConfig fields for a live run: the CPU budget and a small `model` ("hourglass", "rcn", "regressor"), or,
+    when a CUDA device is present (or cuda=True), the CUDA budget and a wider model; `overrides` on top."""
+    if model not in LIVE_MODELS:
+        raise ValueError(f"pick_budget: unknown live model {model!r}; valid: {', '.join(LIVE_MODELS)}")
+    use_cuda = torch.cuda.is_available() if cuda is None else bool(cuda)
+    kind = "cuda" if use_cuda else "cpu"
+    budget = CUDA_BUDGET if use_cuda else CPU_BUDGET
+    return {**budget, **LIVE_MODELS[model][kind], "device": kind, **overrides}
+
+
+def live_config(name: str, loss: str, model: str = "hourglass", **fields: Any) -> RunConfig:
+    """A RunConfig for a notebook's live run: pick_budget(model) with `fields` (loss_kw, decoder, ...) on top."""
+    return RunConfig(name=name, loss=loss, **pick_budget(model, **fields))
+
+
+class LivePlot:
+    """`on_epoch` callback for lab.train.train: redraws loss and NME curves in place after every epoch.
+
+    Draws on a matplotlib Figure that pyplot does not track, so the inline backend does not show it a second time.
+    """
+
+    def __init__(self, title: str = ""):
+        self.title = title
+        self.rows: list[dict] = []
+        self._handle = None
+
+    def __call__(self, epoch: int, row: dict) -> None:
+        self.rows.append(dict(row))
+        fig = history_figure(self.rows, self.title)
+        try:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(fig, display_id=True)
+            else:
+                self._handle.update(fig)
+        except ImportError:  # pragma: no cover
+            pass
+
+
+def history_figure(rows: Sequence[dict], title: str = ""):
+    """Loss (left) and NME in % (right: train, validation) per epoch from train_log rows (dicts)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.8), dpi=100)
+    ax_loss, ax_nme = fig.subplots(1, 2)
+    epochs = [r["epoch"] for r in rows]
+    ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train loss")
+    if any("d_loss" in r for r in rows):
+        ax_loss.plot(epochs, [r.get("d_loss", np.nan) for r in rows], "s--", label="discriminator loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title=title or "training loss")
+    ax_nme.plot(epochs, [100 * r["train_nme"] for r in rows], "o-", label="train")
+    val = [(r["epoch"], 100 * float(r["val_nme"])) for r in rows if r.get("val_nme") not in (None, "")]
+    if val:
+        ax_nme.plot(*zip(*val), "s-", label="validation")
+    ax_nme.set(xlabel="epoch", ylabel="NME (% inter-ocular)", title="NME")
+    for ax in (ax_loss, ax_nme):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return fig
+
+
+def train_live(cfg: RunConfig, folder: str | Path | None = None, plot: bool = True, quiet: bool = True):
+    """Train `cfg` into a fresh temporary folder (never results/), with a progress bar and a live curve.
+
+    Returns the finished lab.runs.Run. quiet: keep the per-epoch log lines out of the output (the curve shows them).
+    """
+    from lab.train import train
+
+    folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="lab-notebook-"))
+    callback = LivePlot(f"{cfg.name}: {cfg.loss}") if plot else None
+    return train(cfg, folder, progress=True, log=(lambda _: None) if quiet else print, on_epoch=callback)
+
+
+@dataclass
+class Knob:
+    """One control of `explore`: a default value and either a (min, max, step) range or a list of options."""
+
+    value: Any
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    options: Sequence | None = None
+    label: str = ""
+
+    def widget(self, name: str):
+        import ipywidgets as w
+
+        desc = self.label or name
+        style = {"description_width": "initial"}
+        if self.options is not None:
+            return w.Dropdown(options=list(self.options), value=self.value, description=desc, style=style)
+        cls = w.IntSlider if all(isinstance(v, int) for v in (self.value, self.low, self.high, self.step)) \
+            else w.FloatSlider
+        return cls(value=self.value, min=self.low, max=self.high, step=self.step, description=desc,
+                   continuous_update=False, style=style)
+
+
+def explore(fn: Callable[..., Any], widgets: bool = True, **knobs: Knob) -> Any:
+    """Draw fn(**defaults) now (a static picture that needs no widget, so headless runs show it), then, when
+    ipywidgets is installed, offer the same function with sliders to explore. Returns the static call's result."""
+    import matplotlib.pyplot as plt
+
+    result = fn(**{k: v.value for k, v in knobs.items()})
+    plt.show()
+    if widgets:
+        try:
+            import ipywidgets
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - the static picture above is the fallback
+            return result
+        controls = {k: v.widget(k) for k, v in knobs.items()}
+        ui = ipywidgets.VBox(list(controls.values()))
+        out = ipywidgets.interactive_output(lambda **kw: (fn(**kw), plt.show()), controls)
+        display(ipywidgets.HTML("<i>Move the sliders to redraw the picture above with other values:</i>"), ui, out)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- small pictures
+
+def gaussian_map(size: int | tuple[int, int], mean: Sequence[float], cov: np.ndarray) -> torch.Tensor:
+    """An anisotropic Gaussian map (h, w) exp(-(q - m)^T C^-1 (q - m) / 2), peak 1, pixel-centre coordinates.
+
+    For pictures of distributions the lab's isotropic encoders cannot draw (an elongated heatmap)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                            indexing="ij")
+    d = torch.stack([xs - mean[0], ys - mean[1]], -1)
+    inv = torch.linalg.inv(torch.as_tensor(np.asarray(cov, np.float64)))
+    return torch.exp(-0.5 * torch.einsum("...i,ij,...j->...", d, inv, d))
+
+
+def rotation_cov(major: float, minor: float, angle_deg: float) -> np.ndarray:
+    """2x2 covariance with standard deviations `major`, `minor` (px) and the major axis at angle_deg from +x."""
+    t = np.radians(angle_deg)
+    u = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return u @ np.diag([major**2, minor**2]) @ u.T
+
+
+def show_map(ax, heat, title: str = "", mean=None, cov=None, points: dict | None = None, zoom: float | None = None,
+             n_sigma: float = 2.0, cmap: str = "magma"):
+    """One heatmap (h, w) in pixel coordinates (colours from 0 up), with an optional n-sigma covariance ellipse around `mean` and
+    labelled points {label: ((x, y), marker colour)}; zoom: half-size of a window around `mean` (or the map centre)."""
+    from lab.viz.overlay import ellipse_points
+
+    heat = heat.detach().cpu().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat)
+    h, w = heat.shape
+    ax.imshow(heat, cmap=cmap, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="nearest",
+              vmin=min(0.0, float(heat.min())))  # from 0: a flat floor of probability shows as such
+    if mean is not None and cov is not None:
+        xy = ellipse_points(np.asarray(mean, np.float64), np.asarray(cov, np.float64), n_sigma)
+        ax.plot(xy[:, 0], xy[:, 1], "--", color="cyan", lw=1.2, label=f"{n_sigma:g}σ ellipse")
+    for label, (xy, style) in (points or {}).items():
+        ax.plot(*np.asarray(xy, np.float64), style, ms=9, mew=2, label=label, ls="none")
+    if zoom:
+        cx, cy = (mean if mean is not None else ((w - 1) / 2, (h - 1) / 2))
+        ax.set(xlim=(cx - zoom, cx + zoom), ylim=(cy + zoom, cy - zoom))
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if points or cov is not None:
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.7)
+    return ax
+
+
+def show_source(*objects) -> None:
+    """Print the source of lab functions/classes (the implementation the notebook discusses, never a copy)."""
+    import inspect
+
+    for obj in objects:
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        print(f"# ---- {name}  ({inspect.getsourcefile(obj).split('/lab/')[-1]})")
+        print(inspect.getsource(obj))
+
+
+# ------------------------------------------------------------------------------------------- a run's faces
+
+def run_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2)):
+    """Re-render faces `indices` of a synthetic run's test subset and predict them with the run's model.
+
+    Returns (records, per-face prediction dicts (the keys of lab.evaluate.predict, one face each, image px),
+    heat images (H, W) in [0, 1]: the normalised predicted maps, max over landmarks, warped into the image;
+    empty for coordinate models)."""
+    from lab.data.dataset import LandmarkDataset
+    from lab.data.synthetic import SyntheticFaces
+    from lab.evaluate import distribution_mode, predict
+    from lab.heatmaps import normalize
+    from lab.losses import get_loss_spec
+    from lab.viz.overlay import heatmap_on_image, landmark_heat
+
+    cfg = run.config
+    if cfg.data != "synthetic":
+        raise ValueError(f"run {run.name}: run_faces re-renders synthetic test faces; this run used {cfg.data!r}")
+    faces = SyntheticFaces(subset, n=cfg.test_n, size=cfg.synth_size, seed=cfg.seed)
+    records = [faces[i] for i in indices]
+    device = torch.device("cpu")
+    model = run.load_model(device)
+    ds = LandmarkDataset(records, model.input_size, crop_scale=cfg.crop_scale)
+    decoder = cfg.decoder or get_loss_spec(cfg.loss).decoder
+    pred = predict(model, ds, device, decoder, cfg.decoder_kw, cfg.softargmax_temperature)
+    per_face = [{k: v[j] for k, v in pred.items() if np.ndim(v) > 0} for j in range(len(records))]
+    heats = []
+    if model.output == "heatmap":
+        with torch.no_grad():
+            for j, rec in enumerate(records):
+                sample = ds[j]
+                maps = model(sample["image"][None])[-1][0].float()
+                p = normalize(maps, distribution_mode(decoder), cfg.softargmax_temperature).numpy()
+                heats.append(heatmap_on_image(landmark_heat(p), sample["matrix"].numpy(), model.stride,
+                                              rec.image.shape[:2]))
+    return records, per_face, heats
+
+
+def show_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2), options=None, heat: bool = True,
+               title: str = ""):
+    """A row of test faces with ground truth, the run's predictions (and, per `options`, ellipses / Laplace boxes /
+    decoders) over the predicted heat. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from lab.viz.overlay import draw_face
+
+    records, preds, heats = run_faces(run, subset, indices)
+    fig, axes = plt.subplots(1, len(records), figsize=(3.6 * len(records), 3.9), squeeze=False)
+    for j, (ax, rec, pred) in enumerate(zip(axes[0], records, preds)):
+        draw_face(ax, rec.image, rec.points, rec.visible, {run.config.loss: pred}, options,
+                  heat=heats[j] if heat and heats else None, legend=j == 0)
+        ax.set_title(f"{subset} #{indices[j]}", fontsize=9)
+    fig.suptitle(title or f"{run.name}: predictions on test faces (green: ground truth)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------- claims vs measurements
+
+def experiment_runs(name: str, results: str | Path | None = None):
+    """(experiment, finished runs {name: Run}, missing run names) for experiments/*.json entry `name`."""
+    from lab import runs
+    from lab.reproduce import load_experiments
+
+    root = results_dir(results)
+    exp = load_experiments(only=[name])[0]
+    found, missing = {}, []
+    finished, _ = runs.list_runs(root)
+    by_name = {r.name: r for r in finished}
+    for cfg in exp.runs:
+        if cfg.name in by_name:
+            found[cfg.name] = by_name[cfg.name]
+        else:
+            missing.append(cfg.name)
+    return exp, found, missing
+
+
+def claims_vs_measured(name: str, results: str | Path | None = None, show: bool = True, ced: bool = True):
+    """Print an experiment's claim and, from the results folder, its measured table (full set), whether each
+    expected direction reproduced, and (ced) the runs' CED curves on the full set. Returns (table, verdicts)
+    DataFrames, or None with a sentence saying how to produce the runs when some are missing."""
+    import pandas as pd
+
+    from lab.compare import comparison_table
+    from lab.reproduce import verdicts
+
+    root = results_dir(results)
+    exp, found, missing = experiment_runs(name, root)
+    print(f"Experiment {exp.name!r} — {exp.paper}\nClaim: {exp.claim}\n")
+    if missing:
+        print(f"No finished reference runs for experiment {exp.name!r} in {root} (missing: {', '.join(missing)}). "
+              f"Produce them with `python -m lab reproduce --only {exp.name}` (or everything with "
+              f"`python -m lab reproduce`; add `--quick` for a minutes-long smoke version), or point ${RESULTS_ENV} "
+              f"at a results folder that has them.")
+        return None
+    run_list = list(found.values())
+    quick = [r.name for r in run_list if r.metrics.get("epochs", 0) <= 1]
+    if quick:
+        print(f"Note: {len(quick)} of these runs trained for a single epoch (a `--quick` smoke run): the numbers "
+              f"show the pipeline works, not what the method can do.\n")
+    table = comparison_table(run_list)
+    v = pd.DataFrame(verdicts(exp, root))
+    if len(v):
+        v = v[["better", "than", "metric", "subset", "value_better", "value_than", "reproduced"]]
+    if show:
+        from IPython.display import display
+
+        display(table[table.subset == "full"] if "full" in set(table.subset) else table)
+        print("Did the direction the paper reports reproduce here?")
+        display(v)
+        if ced:
+            import matplotlib.pyplot as plt
+
+            from lab.compare import ced_curves
+            from lab.viz.ced import ced_figure
+
+            curves = ced_curves(run_list, "full")
+            if curves:
+                t = ced_threshold(curves)
+                ced_figure(curves, t=t, title=f"{exp.name}: CED on the full test set (reference runs)")
+                plt.show()
+    return table, v
+
+
+def ced_threshold(curves: dict) -> float:
+    """0.1 (the usual AUC@0.1 / FR@0.1 range) unless most faces lie beyond it (e.g. smoke runs); then a range
+    that shows the curves: the 90th percentile of the NMEs rounded up to a multiple of 0.1."""
+    pooled = np.concatenate([np.asarray(v, np.float64) for v in curves.values()])
+    q = float(np.quantile(pooled, 0.9))
+    return 0.1 if np.median(pooled) <= 0.1 else float(np.ceil(q * 10) / 10)
+
+
+def sweep_figure(name: str, results: str | Path | None = None):
+    """NME (full set) against the experiment's swept knob (width, unlabeled pool, label noise), one line per group.
+    Returns the figure, or None (with no output) when the experiment has no sweep or its runs are missing."""
+    import matplotlib.pyplot as plt
+
+    from lab.reproduce import _sweep_frame
+    from lab.viz.sweeps import line_plot
+
+    exp, found, missing = experiment_runs(name, results)
+    if not exp.sweep or missing:
+        return None
+    df = _sweep_frame(exp, results_dir(results))
+    fig = line_plot(df[df.subset == "full"], x="x", y="nme", group="group", xlabel=exp.sweep["label"],
+                    ylabel="NME (% inter-ocular), full", title=f"{exp.name} (reference runs)",
+                    log_x=exp.sweep.get("log_x", False))
+    plt.show()
+    return fig

@@ -1,0 +1,284 @@
+"""The dashboard through streamlit's AppTest (each view, runs, toggles, rendered values, bad input) and the
+logic behind it (lab.viz.inspect): faces sorted by NME or by the difference of two runs, safe uploads."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lab import runs
+from lab.config import RunConfig
+from lab.data.formats import write_pts
+from lab.data.synthetic import SyntheticFaces
+from lab.evaluate import face_nmes
+from lab.models import build_model
+from lab.train import train
+from lab.viz import inspect as ins
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
+                 threads=1, synth_size=64, augment=False)
+RUNS = {"laplace": "laplace_kl", "mse": "heatmap_mse", "star": "star"}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """Three tiny runs on the same faces, a broken run folder (bad metrics.json), a run with a truncated
+    predictions.npz and a run whose model.pt has K=98 (both copies of "laplace", so never selected by default)."""
+    root = tmp_path_factory.mktemp("app_results")
+    for name, loss in RUNS.items():
+        train(TINY.replace(name=name, loss=loss), root, progress=False, log=lambda _: None)
+    (root / "broken").mkdir()
+    shutil.copy(root / "laplace" / runs.CONFIG, root / "broken" / runs.CONFIG)
+    (root / "broken" / runs.METRICS).write_text("{not json")
+    shutil.copytree(root / "laplace", root / "truncated")
+    data = (root / "truncated" / runs.PREDICTIONS).read_bytes()
+    (root / "truncated" / runs.PREDICTIONS).write_bytes(data[: len(data) // 2])
+    shutil.copytree(root / "laplace", root / "wrongk")
+    other = build_model("rcn", num_points=98, width=0.0625)
+    runs.save_torch(root / "wrongk" / runs.MODEL, {"config": other.config, "model": other.state_dict()})
+    return root
+
+
+def _app(results: Path | None, view: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if results is not None:
+        at.session_state["results_dir"] = str(results)
+    if view:
+        at.session_state["view"] = view
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _errors(at: AppTest) -> list[str]:
+    """The page's error messages other than the (expected) one about the broken run folder."""
+    return [e.value for e in at.error if not e.value.startswith("Run folder **broken**")]
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _values(v) -> np.ndarray:
+    """A plotly trace array (plain list or the typed {"dtype", "bdata"} encoding) as numpy."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+def _trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def _face_chart(at: AppTest) -> dict:
+    return next(s for s in _charts(at) if any(t.get("name") == "ground truth" for t in s["data"])
+                or any(t.get("type") == "image" for t in s["data"]))
+
+
+def _nmes(results: Path, name: str, subset: str = "challenge") -> np.ndarray:
+    pred = runs.open_run(results / name).predictions[subset]
+    return 100 * face_nmes(pred, 68)
+
+
+# ------------------------------------------------------------------------------------------------- Compare
+
+def test_compare_answers_which_method_is_best_and_reports_the_broken_run(results):
+    at = _app(results)
+    errors = " ".join(e.value for e in at.error)
+    assert "broken" in errors and "not valid JSON" in errors
+    best = min(("laplace", "mse", "star"), key=lambda n: (_nmes(results, n).mean(), n))
+    table = at.dataframe[0].value
+    assert table["NME io (%)"].is_monotonic_increasing and set(table["subset"]) == {"challenge"}
+    assert len(table) == 5 and table["NME io (%)"].iloc[0] == pytest.approx(round(_nmes(results, best).mean(), 2))
+    assert f"**{table['run'].iloc[0]}**" in at.success[0].value and "challenge" in at.success[0].value
+    ced = _trace(_charts(at)[0], next(t["name"] for t in _charts(at)[0]["data"] if t["name"].startswith("star")))
+    assert np.all(np.diff(_values(ced["y"])) >= 0)
+
+    at.selectbox(key="cmp_subset").set_value("common").run()
+    at.radio(key="cmp_t").set_value(0.05).run()
+    assert not at.exception and "common" in at.success[0].value
+    assert _charts(at)[0]["layout"]["xaxis"]["range"] == [0, 5.0]
+    assert set(at.dataframe[0].value["subset"]) == {"common"}
+
+    at.sidebar.multiselect(key="runs").set_value(["mse", "truncated"]).run()
+    assert not at.exception and any(e.startswith("Run **truncated** is left out") for e in _errors(at))
+    assert [t["name"].split(" ")[0] for t in _charts(at)[0]["data"]] == ["mse"]  # the CED of the readable run
+
+
+# ------------------------------------------------------------------------------------------------- Inspect
+
+def test_inspect_overlays_and_per_landmark_errors(results):
+    at = _app(results, "Inspect")
+    nme = {m.label: m.value for m in at.metric}
+    for name in ("laplace", "mse", "star"):
+        assert nme[f"NME {name}"] == f"{_nmes(results, name)[0]:.2f}%"  # face #0 of challenge, from the stored run
+    table = at.dataframe[0].value
+    stored = runs.open_run(results / "star").predictions["challenge"]
+    expected = ins.landmark_errors(stored["points"][0], stored["gt"][0], stored["visible"][0])
+    assert len(table) == 68 and np.allclose(table["star (%)"], expected["error_nme"].round(2))
+
+    at.checkbox(key="ov_cov").check().run()
+    at.multiselect(key="ov_decoders").set_value(["barycenter"]).run()
+    spec = _face_chart(at)
+    assert _values(_trace(spec, "star cov 1σ")["x"]).size == 68 * 66
+    assert np.allclose(_values(_trace(spec, "star barycenter")["x"]), stored["barycenter_points"][0, :, 0])
+
+    at.selectbox(key="ov_landmark").set_value(36).run()
+    spec = _face_chart(at)
+    assert np.allclose(_values(_trace(spec, "star")["x"]), stored["points"][0, 36, 0])
+    x0, x1 = spec["layout"]["xaxis"]["range"]
+    assert (x0 + x1) / 2 == pytest.approx(stored["gt"][0, 36, 0]) and x1 - x0 < 64  # zoomed on landmark 36
+    at.slider(key="ov_opacity").set_value(0.2).run()
+    assert not at.exception and not _errors(at)
+
+
+def test_worst_faces_gallery_and_where_star_beats_mse(results):
+    at = _app(results, "Inspect")
+    at.radio(key="ins_order").set_value("worst first").run()
+    at.selectbox(key="ins_worst_run").set_value("mse").run()
+    assert at.selectbox(key="ins_face").value == int(np.argmax(_nmes(results, "mse")))
+    assert len(at.image) == 6  # the gallery
+
+    at.radio(key="ins_order").set_value("where A beats B").run()
+    assert at.selectbox(key="ins_a").value == "star" and at.selectbox(key="ins_b").value == "mse"
+    gain = _nmes(results, "mse") - _nmes(results, "star")
+    text = " ".join(m.value for m in at.markdown)
+    assert f"on **{int((gain > 0).sum())} of 6**" in text
+    assert at.selectbox(key="ins_face").value == int(np.argmax(gain))
+    last = int(np.argsort(-gain, kind="stable")[3])
+    at.button(key=f"gal_{last}").click().run()
+    assert at.selectbox(key="ins_face").value == last
+    assert at.metric[0].value == f"{_nmes(results, at.metric[0].label[4:])[last]:.2f}%"
+
+
+def test_checkpoint_of_another_k_shows_an_error_and_the_rest_works(results, tmp_path):
+    at = _app(results, "Inspect")
+    full = {n: runs.open_run(results / n).metrics["subsets"]["full"]["nme_inter_ocular"] for n in RUNS}
+    assert at.sidebar.multiselect(key="runs").value == sorted(RUNS, key=full.get)  # one run per loss, best first
+    at.sidebar.multiselect(key="runs").set_value(["laplace", "wrongk"]).run()
+    at.selectbox(key="ov_heat").set_value("wrongk").run()
+    assert not at.exception
+    assert any("K=98" in e and "K=68" in e for e in _errors(at))
+    assert len(at.metric) == 2 and _face_chart(at)  # the stored predictions of both runs are still shown
+    at.selectbox(key="ov_heat").set_value("laplace").run()
+    assert not _errors(at)
+
+
+def test_upload_rejects_non_images_and_huge_images_then_predicts(results):
+    at = _app(results, "Inspect")
+    at.radio(key="ins_source").set_value("Uploaded image").run()
+    at.file_uploader(key="ins_upload").upload("notes.png", b"just some text, not a picture", "image/png").run()
+    assert not at.exception and any("not an image" in e.value for e in at.error)
+
+    small = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    huge = small[:16] + struct.pack(">II", 30000, 30000) + small[24:]  # the header declares 900 megapixels
+    at.file_uploader(key="ins_upload").clear().upload("huge.png", huge, "image/png").run()
+    assert not at.exception and any("megapixels" in e.value for e in at.error)
+
+    face = SyntheticFaces("common", n=1, size=64, seed=3)[0].image
+    png = cv2.imencode(".png", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))[1].tobytes()
+    at.file_uploader(key="ins_upload").clear().upload("face.png", png, "image/png").run()
+    assert not at.exception
+    assert _errors(at) == []
+    spec = _face_chart(at)
+    assert {t.get("name") for t in spec["data"]} >= {"laplace", "mse", "star"} and not at.metric  # no GT, no NME
+
+
+def test_dataset_path_face_and_a_missing_path(results, tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(2):
+        rec = SyntheticFaces("common", n=2, size=64, seed=1)[i]
+        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rec.image, cv2.COLOR_RGB2BGR))
+        write_pts(folder / f"f{i}.pts", rec.points)
+    at = _app(results, "Inspect")
+    at.radio(key="ins_source").set_value("Dataset path").run()
+    at.text_input(key="ins_spec").set_value(f"300w:{tmp_path / 'nowhere'}").run()
+    assert not at.exception and any("nowhere" in e and "no such file or folder" in e for e in _errors(at))
+    at.text_input(key="ins_spec").set_value(f"300w:{folder}").run()
+    at.number_input(key="ins_ds_index").set_value(1).run()
+    assert not at.exception
+    assert {m.label for m in at.metric} == {"NME laplace", "NME mse", "NME star"}
+    assert len(at.dataframe[0].value) == 68
+
+
+# --------------------------------------------------------------------------------------------------- Train
+
+def test_train_view_adds_the_run_to_the_list(results, tmp_path):
+    fresh = tmp_path / "fresh_results"
+    shutil.copytree(results / "laplace", fresh / "laplace")
+    at = _app(fresh, "Train")
+    at.text_input(key="tr_name").set_value("browser-run")
+    at.select_slider(key="tr_width").set_value(0.0625)
+    at.number_input(key="tr_train_n").set_value(8)
+    at.number_input(key="tr_test_n").set_value(4)
+    at.selectbox(key="tr_size").set_value(64)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert (fresh / "browser-run" / runs.PREDICTIONS).is_file()
+    assert "browser-run" in at.session_state["runs"] and "Trained **browser-run**" in at.success[0].value
+    at.text_input(key="tr_name").set_value("browser-run")
+    at.button[0].click().run()
+    assert any("already holds a run" in e.value for e in at.error)
+
+
+def test_default_results_folder_loads():
+    folder = ROOT / "results"
+    if not folder.is_dir() or not any((p / runs.CONFIG).is_file() for p in folder.iterdir() if p.is_dir()):
+        pytest.skip("results/ has no committed reference runs yet")
+    at = _app(None)
+    assert not at.error, [e.value for e in at.error]
+    at.sidebar.radio(key="view").set_value("Inspect").run()
+    assert not at.exception and not at.error
+
+
+# ------------------------------------------------------------------------------------------ inspect logic
+
+def test_worst_faces_and_a_beats_b_orderings(results):
+    star, mse = runs.open_run(results / "star"), runs.open_run(results / "mse")
+    worst = ins.worst_faces(star, "challenge", 3)
+    assert list(worst["face"]) == list(np.argsort(-_nmes(results, "star"), kind="stable")[:3])
+    table = ins.star_vs_mse_faces(star, mse, "challenge")
+    assert np.allclose(table["gain"], table["nme_b"] - table["nme_a"]) and table["gain"].is_monotonic_decreasing
+    assert np.allclose(table.set_index("face").sort_index()["nme_a"], _nmes(results, "star"))
+    other = runs.open_run(results / "laplace")
+    assert ins.face_record(other, "full", 7).source == ins.face_record(other, "challenge", 1).source
+    with pytest.raises(ins.InputError, match="out of range"):
+        ins.face_record(other, "full", 12)
+
+
+def test_a_beats_b_needs_the_same_faces(results, tmp_path):
+    train(TINY.replace(name="seed1", loss="laplace_kl", seed=1), tmp_path, progress=False, log=lambda _: None)
+    with pytest.raises(ins.InputError, match="different 'challenge' faces"):
+        ins.faces_a_beats_b(runs.open_run(tmp_path / "seed1"), runs.open_run(results / "mse"), "challenge")
+
+
+def test_upload_checks_before_decoding():
+    png = cv2.imencode(".png", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
+    jpg = cv2.imencode(".jpg", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
+    bmp = cv2.imencode(".bmp", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
+    assert ins.image_size_from_header(png) == ("PNG", 40, 30)
+    assert ins.image_size_from_header(jpg) == ("JPEG", 40, 30)
+    assert ins.image_size_from_header(bmp) == ("BMP", 40, 30)
+    image, note = ins.load_upload(png, "a.png")
+    assert image.shape == (30, 40, 3) and note == ""
+    image, note = ins.load_upload(png, "a.png", max_side=20)
+    assert image.shape == (15, 20, 3) and "downscaled" in note
+    with pytest.raises(ins.InputError, match=r"a\.png: file is .* MiB; the limit"):
+        ins.load_upload(png, "a.png", max_bytes=100)
+    with pytest.raises(ins.InputError, match="megapixels"):
+        ins.load_upload(png, "a.png", max_pixels=1000)
+    with pytest.raises(ins.InputError, match="not an image"):
+        ins.load_upload(b"%PDF-1.4 ...", "doc.pdf")
+    with pytest.raises(ins.InputError, match="could not be decoded"):
+        ins.load_upload(png[:40], "cut.png")
+    with pytest.raises(ins.InputError, match="x1 > x0"):
+        ins.check_box([10, 10, 5, 20], (30, 40))

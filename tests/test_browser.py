@@ -1,0 +1,141 @@
+"""The dashboard in a real browser: `streamlit run app.py` on localhost, loaded in headless Debian Chromium through
+selenium; each view must render its content without an exception box. Screenshots go to a temp folder, or to
+docs/dashboard*.png when LAB_UPDATE_SCREENSHOT=1 (the app then shows the committed results/ when it has runs).
+Skipped, with the reason, when chromium or chromedriver is absent (.ci/run installs both).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lab.config import RunConfig
+from lab.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1300")
+TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
+                 threads=1, synth_size=64, augment=False)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+def _has_runs(folder: Path) -> bool:
+    return folder.is_dir() and any((p / "config.json").is_file() for p in folder.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """Two tiny runs made here; when updating the README's screenshots, the committed reference runs instead."""
+    if os.environ.get("LAB_UPDATE_SCREENSHOT") == "1" and _has_runs(ROOT / "results"):
+        return ROOT / "results"
+    root = tmp_path_factory.mktemp("browser_results")
+    for name, loss, model in (("laplace", "laplace_kl", "rcn"), ("star", "star", "rcn")):
+        train(TINY.replace(name=name, loss=loss, model=model), root, progress=False, log=lambda _: None)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(results):
+    if _chromium() is None or not Path(CHROMEDRIVER).is_file():
+        pytest.skip("chromium or chromedriver not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--", "--results", str(results)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = _chromium()
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshot_path(name: str, tmp_path: Path) -> Path:
+    if os.environ.get("LAB_UPDATE_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        return ROOT / "docs" / name
+    return tmp_path / name
+
+
+def _open(browser, url: str, must_contain: str, timeout: float = 90.0) -> None:
+    """Load url and wait until the app has rendered `must_contain` and finished running."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    wait = WebDriverWait(browser, timeout)
+    wait.until(ec.presence_of_element_located((By.XPATH, "//h1[contains(., 'Landmark loss lab')]")))
+    wait.until(ec.presence_of_element_located((By.XPATH, f"//*[contains(text(), {must_contain!r})]")))
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+    time.sleep(1.5)  # plotly draws after the script finishes
+
+
+@pytest.mark.parametrize("view, text, shot", [
+    ("Compare", "Which method is best", "dashboard.png"),
+    ("Inspect", "Per-landmark errors", "dashboard_inspect.png"),
+])
+def test_view_renders_without_exception(browser, server, tmp_path, view, text, shot):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, f"{server}/?view={view}", text)
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']"), "exception box on the page"
+    assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"), "no plotly figure rendered"
+    path = _screenshot_path(shot, tmp_path)
+    browser.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
