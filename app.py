@@ -90,7 +90,8 @@ def view_compare(results_dir: str, runs: dict, selected: list, colours: dict) ->
         best = table.iloc[0]
         st.success(f"Best on **{subset}**: **{best['run']}** (loss `{best['loss']}`, {best['model']}, decoder "
                    f"{best['decoder']}): NME {best['NME io (%)']:.2f}% of the inter-ocular distance, "
-                   f"FR@0.1 {best.get('FR@0.1 (%)', float('nan')):.1f}%, AUC@0.1 {best.get('AUC@0.1', float('nan')):.3f}.")
+                   f"FR@0.1 {best.get('FR@0.1 (%)', float('nan')):.1f}%, "
+                   f"AUC@0.1 {best.get('AUC@0.1', float('nan')):.3f}.")
         st.dataframe(table, hide_index=True, width="stretch")
     else:
         st.info(f"No run has results on '{subset}'.")
@@ -112,8 +113,9 @@ def view_compare(results_dir: str, runs: dict, selected: list, colours: dict) ->
     if len(jitter):
         from lab.viz.sweeps import line_plotly
 
-        st.plotly_chart(line_plotly(jitter, "level", "nme", "curve", "box jitter (std of shift and log-scale)",
-                                    f"NME (%), {subset}", "NME as the face box is perturbed"), key="jitter")
+        fig = line_plotly(jitter, "level", "nme", "curve", "box jitter (std of shift and log-scale)",
+                          f"NME (%), {subset}", "NME as the face box is perturbed (line style = decoder)")
+        st.plotly_chart(ov.recolour_traces(fig, colours, ov.DECODER_DASHES), key="jitter")
         temporal = data.temporal_jitter_frame(selected)
         if len(temporal):
             st.caption("Temporal jitter on smooth synthetic sequences (lower = steadier predictions):")
@@ -144,8 +146,10 @@ def compare_sweeps(results_dir: str, names: list[str], subset: str) -> None:
             frame = item["frame"]
             if frame is not None and len(frame):
                 part = frame[frame["subset"] == subset] if subset in set(frame["subset"]) else frame
-                st.plotly_chart(line_plotly(part, "x", "nme", "group", item["label"], f"NME (%), {subset}",
-                                            item["experiment"], log_x=item["log_x"]), key=f"sweep_{item['experiment']}")
+                fig = line_plotly(part, "x", "nme", "group", item["label"], f"NME (%), {subset}", item["experiment"],
+                                  log_x=item["log_x"])
+                fig.update_xaxes(tickvals=sorted(set(part["x"])))  # label the swept values, not a log grid
+                st.plotly_chart(fig, key=f"sweep_{item['experiment']}")
             if item["verdicts"] is not None and len(item["verdicts"]):
                 st.dataframe(item["verdicts"], hide_index=True)
 
@@ -167,14 +171,16 @@ def pick_test_face(selected: list):
     order = c2.radio("Order faces", ("by index", "worst first", "where A beats B"), horizontal=True, key="ins_order")
     names = [r.name for r in same]
     runs = {r.name: r for r in same}
+    drawn = first
     if order == "worst first":
         worst = st.selectbox("Worst faces of run", names, key="ins_worst_run")
-        table = ins.worst_faces(runs[worst], subset)
+        table, drawn = ins.worst_faces(runs[worst], subset), runs[worst]
         labels = {int(f): f"#{f} — {worst} NME {v:.2f}%" for f, v in zip(table["face"], table["nme"])}
     elif order == "where A beats B":
-        table, labels = a_beats_b(runs, subset)
+        table, labels, a = a_beats_b(runs, subset)
         if table is None:
             return None
+        drawn = runs[a]
     else:
         table = ins.face_nme_table(first, subset)
         labels = {int(f): f"#{f} — {first.name} NME {v:.2f}%" for f, v in zip(table["face"], table["nme"])}
@@ -183,7 +189,7 @@ def pick_test_face(selected: list):
     if st.session_state.get("ins_face") not in options or st.session_state.get("ins_signature") != signature:
         st.session_state["ins_face"] = options[0]
     st.session_state["ins_signature"] = signature
-    gallery(first, subset, options[:6], labels, runs[names[0]])
+    gallery(first, subset, options[:6], labels, drawn)
     index = st.selectbox("Face", options, format_func=labels.get, key="ins_face")
     record, image = data.test_face(first, subset, index)
     preds = {r.name: ins.face_prediction(r.predictions[subset], index) for r in same}
@@ -191,11 +197,11 @@ def pick_test_face(selected: list):
 
 
 def a_beats_b(runs: dict, subset: str):
-    """Two run pickers and the faces sorted by NME(B) - NME(A); None when fewer than two runs."""
+    """Two run pickers, then (faces sorted by NME(B) - NME(A), their labels, A's name); Nones for < 2 runs."""
     names = list(runs)
     if len(names) < 2:
         st.info("Select at least two runs (evaluated on the same faces) to compare them face by face.")
-        return None, None
+        return None, None, None
     losses = {n: runs[n].config.loss for n in names}
     a_default = next((i for i, n in enumerate(names) if losses[n] == "star"), 0)
     b_default = next((i for i, n in enumerate(names) if losses[n] == "heatmap_mse" and i != a_default),
@@ -205,11 +211,11 @@ def a_beats_b(runs: dict, subset: str):
     b = c2.selectbox("Run B", names, index=b_default, key="ins_b")
     table = ins.faces_a_beats_b(runs[a], runs[b], subset)
     wins = int((table["gain"] > 0).sum())
-    st.markdown(f"**{a}** beats **{b}** on **{wins} of {len(table)}** '{subset}' faces (mean NME {table['nme_a'].mean():.2f}% "
-                f"vs {table['nme_b'].mean():.2f}%). Faces below are sorted by NME(B) − NME(A): A's biggest wins first.")
+    st.markdown(f"**{a}** beats **{b}** on **{wins} of {len(table)}** '{subset}' faces (mean NME "
+                f"{table['nme_a'].mean():.2f}% vs {table['nme_b'].mean():.2f}%). Faces below are sorted by NME(B) − NME(A): A's biggest wins first.")
     labels = {int(f): f"#{f} — A {x:.2f}% vs B {y:.2f}% (gain {g:+.2f})"
               for f, x, y, g in zip(table["face"], table["nme_a"], table["nme_b"], table["gain"])}
-    return table, labels
+    return table, labels, a
 
 
 def gallery(run, subset: str, faces: list[int], labels: dict, drawn) -> None:
@@ -252,7 +258,8 @@ def pick_upload(selected: list):
     from lab.predict import default_box
 
     auto = default_box(image, selected[0].config.crop_scale)
-    if st.radio("Face box", ("auto-centred", "enter x0 y0 x1 y1"), horizontal=True, key="ins_box_mode") == "auto-centred":
+    mode = st.radio("Face box", ("auto-centred", "enter x0 y0 x1 y1"), horizontal=True, key="ins_box_mode")
+    if mode == "auto-centred":
         box = auto
     else:
         cols = st.columns(4)
@@ -281,6 +288,8 @@ def overlay_controls(selected: list, k: int, has_gt: bool) -> dict:
     c["gt"] = st.checkbox("ground truth", value=has_gt, disabled=not has_gt, key="ov_gt")
     c["points"] = st.checkbox("predictions", value=True, key="ov_points")
     c["errors"] = st.checkbox("error vectors (GT → prediction)", value=has_gt, disabled=not has_gt, key="ov_errors")
+    c["box"] = st.checkbox("face box", value=not has_gt, key="ov_box", help="the box the crop is taken around "
+                           "(the model sees crop_scale × its longer side)")
     c["landmark"] = st.selectbox("Landmark", [None, *range(k)], key="ov_landmark",
                                  format_func=lambda i: "all" if i is None else f"#{i} {names[i]}")
     c["zoom"] = c["landmark"] is not None and st.checkbox("zoom on the landmark", value=True, key="ov_zoom")
@@ -351,16 +360,19 @@ def view_inspect(selected: list, colours: dict) -> None:
     options = ov.OverlayOptions(gt=c["gt"], points=c["points"], errors=c["errors"], cov=c["cov"], laplace=c["laplace"],
                                 laplace_kind=c["laplace_kind"],
                                 decoders=tuple(c["decoders"]), landmark=c["landmark"], n_sigma=c["n_sigma"],
-                                names=c["names"])
+                                names=c["names"], box=c["box"])
     layers = ov.face_layers(gt, visible, preds, options, colours)
     zoom = None
     if c["zoom"]:
-        centre = (gt if gt is not None else next(iter(preds.values()))["points"])[c["landmark"]]
-        zoom = (float(centre[0]), float(centre[1]), max(6.0, 0.12 * max(image.shape[:2])))
+        i = c["landmark"]
+        framed = [p[key][i] for p in preds.values() for key in ("points", *[f"{d}_points" for d in c["decoders"]])
+                  if key in p] + ([gt[i]] if gt is not None else [])
+        zoom = ov.zoom_window(np.array(framed), min_half=max(6.0, 0.08 * max(image.shape[:2])))
     with fig_col:
         st.plotly_chart(ov.plotly_face(shown, layers, zoom=zoom), key="face")
         st.caption("● prediction (run colour), green ● ground truth, lines = error vectors; ✕ argmax, ◇ soft-argmax, "
-                   "△ local barycenter; dotted = covariance ellipse, dashed = Laplace scale box.")
+                   "△ local barycenter; dotted = covariance ellipse, dashed = Laplace scale. Heatmap: each "
+                   "landmark's predicted distribution scaled to its own peak. Hover a point for its error.")
     if gt is not None and preds:
         cols = st.columns(len(preds))
         for col, (name, p) in zip(cols, preds.items()):

@@ -86,6 +86,17 @@ def time_round_robin(candidates: dict[str, tuple[Callable, int | None]], x: torc
     return times
 
 
+def check_same_outputs(candidates: dict[str, tuple[Callable, int | None]], x: torch.Tensor) -> None:
+    """Every candidate's heatmaps equal the eager model's to 1e-4 of their range (1e-2 on CUDA, where cuDNN may use
+    TF32), since a fast wrong answer is no answer."""
+    ref = candidates["eager"][0](x)[0]
+    tol = (1e-2 if x.device.type == "cuda" else 1e-4) * ref.abs().max().item()
+    for name, (fn, _) in candidates.items():
+        err = (fn(x)[0] - ref).abs().max().item()
+        if not err <= tol:
+            raise AssertionError(f"{name}: max |difference| {err:.3g} from the eager model (tolerance {tol:.3g})")
+
+
 def conv_peak(device: torch.device, threads: int | None, rounds: int, min_time: float) -> float:
     """GFLOP/s of one large 3x3 conv (256 -> 256 channels, 64x64, batch 4; batch 64 on CUDA), best round."""
     batch = 64 if device.type == "cuda" else 4
@@ -130,9 +141,11 @@ def size_table() -> None:
 
 
 def cpu_candidates(model: nn.Module, batch: int, threads_all: int, compile_ok: bool) -> dict:
-    """name -> (fn, threads): the fast path with each thread count (1 and all for one image, all for a batch),
-    compiled for one thread count only (one image: 1 thread, where per-call overhead matters; batch: all)."""
-    thread_options = (1, threads_all) if batch == 1 and threads_all > 1 else (threads_all,)
+    """name -> (fn, threads): the fast path with 1 thread and with all, compiled for one thread count only
+    (one image: 1 thread, where per-call overhead matters; a batch: all threads)."""
+    thread_options = (1, threads_all) if threads_all > 1 else (1,)
+    if batch > 1:
+        thread_options = thread_options[::-1]
     out = {}
     for threads in thread_options:
         torch.set_num_threads(threads)
@@ -143,75 +156,75 @@ def cpu_candidates(model: nn.Module, batch: int, threads_all: int, compile_ok: b
     return out
 
 
+def measure(cands: dict[str, tuple[Callable, int | None]], x: torch.Tensor, rounds: int, min_time: float,
+            threads_all: int) -> dict:
+    """Time all candidates; the best "fast ..." one with its best round, median round, thread count."""
+    check_same_outputs(cands, x)
+    times = time_round_robin(cands, x, rounds, min_time)
+    best = min((n for n in times if n.startswith("fast")), key=lambda n: min(times[n]))
+    return dict(eager=min(times["eager"]), fast=min(times[best]), median=statistics.median(times[best]),
+                setting=best, threads=cands[best][1] or threads_all, all={n: min(v) for n, v in times.items()})
+
+
 def bench_device(device: torch.device, args: argparse.Namespace) -> list[dict]:
     threads_all = torch.get_num_threads()
     cpu = device.type == "cpu"
     peak = {t: conv_peak(device, t if cpu else None, args.rounds, args.min_time)
             for t in ((1, threads_all) if cpu and threads_all > 1 else (threads_all,))}
-    print(f"\n[{device.type}] large-conv rate: " + ", ".join(f"{v:.1f} GFLOP/s with {t} thread(s)"
-                                                          for t, v in peak.items()) if cpu else
-          f"\n[cuda] large-conv rate: {peak[threads_all]:.0f} GFLOP/s (fp32, cuDNN TF32 allowed: "
-          f"{torch.backends.cudnn.allow_tf32})")
     rows = []
     for name, w, paper_fps in zip(WIDTH_NAMES, WIDTHS, PAPER_FPS):
+        if name not in args.widths:
+            continue
         t0 = time.time()
         model = build_model("rcn", width=w).eval()
-        flops = conv_flops(model, 80)
+        row = dict(width=name, paper_fps=paper_fps, gflop=conv_flops(model, 80) / 1e9)
         model = model.to(device)
-        row = dict(width=name, paper_fps=paper_fps, gflop=flops / 1e9)
         for batch in (1, BATCH):
             x = torch.randn(batch, 3, 80, 80, device=device)
             # compiling costs 5-30 s a graph: by default only where it can matter (per-call overhead of the tiny
             # widths at batch 1; fused activations at full width, batch 32)
             compile_ok = args.compile and (args.compile_all or (w <= 1 / 8 if batch == 1 else w == 1.0))
-            rounds = args.rounds if batch == 1 else max(2, args.rounds // 2)
             if cpu:
-                cands = {"eager": (eager(model), threads_all), **cpu_candidates(model, batch, threads_all, compile_ok)}
+                cands = {"eager": (eager(model), threads_all), "eager t1": (eager(model), 1),
+                         **cpu_candidates(model, batch, threads_all, compile_ok)}
             else:
                 cands = {"eager": (eager(model), None),
                          "fast eager": (optimize_for_inference(model, batch, compile=False), None)}
                 if compile_ok:
                     cands["fast compiled"] = (optimize_for_inference(model, batch, compile=True), None)
-            times = time_round_robin(cands, x, rounds, args.min_time)
-            best_fast = min((n for n in times if n != "eager"), key=lambda n: min(times[n]))
-            key = "b1" if batch == 1 else "b32"
-            row[f"{key}_eager"] = min(times["eager"])
-            row[f"{key}_fast"] = min(times[best_fast])
-            row[f"{key}_fast_median"] = statistics.median(times[best_fast])
-            row[f"{key}_config"] = best_fast
-            row[f"{key}_all"] = {n: min(v) for n, v in times.items()}
-        row["b32_gflops"] = BATCH * flops / row["b32_fast"] / 1e9
-        row["b32_frac"] = row["b32_gflops"] / peak[threads_all]
-        row["seconds"] = time.time() - t0
+            rounds = args.rounds if batch == 1 else max(2, args.rounds // 2)
+            row[batch] = measure(cands, x, rounds, args.min_time, threads_all)
+        row["b32_gflops"] = BATCH * row["gflop"] / row[BATCH]["fast"]
+        row["b32_frac"] = row["b32_gflops"] / peak[row[BATCH]["threads"]]
         rows.append(row)
-        print(f"  width {name}: done in {row['seconds']:.0f} s", flush=True)
-    print_table(device, rows, peak[threads_all])
+        print(f"  width {name}: done in {time.time() - t0:.0f} s", flush=True)
+    print_table(device, rows, peak)
     return rows
 
 
-def print_table(device: torch.device, rows: list[dict], peak: float) -> None:
-    print(f"\n[{device.type}] RCN, K=68, 80x80. 1-img = one image per call (best round, median in brackets); "
-          f"b32 = batch of 32, images/s; conv peak {peak:.1f} GFLOP/s")
-    print(f"{'width':>5} {'paper':>6} {'eager 1-img':>11} {'fast 1-img':>22} {'setting':>18} {'eager b32':>9} "
-          f"{'fast b32':>9} {'GFLOP/img':>9} {'b32 GFLOP/s':>11} {'of peak':>7}")
+def print_table(device: torch.device, rows: list[dict], peak: dict[int, float]) -> None:
+    print(f"\n[{device.type}] RCN, K=68, 80x80. 1-img: one image per call, best round (median); b32: batch of 32, "
+          f"images/s; GFLOP/s of the best b32 setting and its share of the large conv's rate at the same thread "
+          f"count ({', '.join(f'{v:.1f} GFLOP/s at {t} thread(s)' for t, v in peak.items())})")
+    print(f"{'width':>5} {'paper':>6} {'eager 1-img':>11} {'fast 1-img':>22} {'setting':>17} {'eager b32':>9} "
+          f"{'fast b32':>8} {'setting':>17} {'GFLOP/img':>9} {'GFLOP/s':>7} {'of peak':>7}")
     for r in rows:
-        fast1 = f"{r['b1_fast'] * 1e3:.3f} ms ({r['b1_fast_median'] * 1e3:.3f})"
-        print(f"{r['width']:>5} {r['paper_fps']:>6.2f} {1 / r['b1_eager']:>7.0f} fps {fast1:>22} {r['b1_config']:>18} "
-              f"{BATCH / r['b32_eager']:>9.0f} {BATCH / r['b32_fast']:>9.0f} {r['gflop']:>9.3f} "
-              f"{r['b32_gflops']:>11.1f} {r['b32_frac']:>6.0%}")
-    print("  all single-image candidates (best round, ms): ")
-    for r in rows:
-        print(f"    {r['width']:>5}: " + ", ".join(f"{n} {t * 1e3:.3f}" for n, t in r["b1_all"].items()))
-    print("  all batch-32 candidates (best round, ms per batch): ")
-    for r in rows:
-        print(f"    {r['width']:>5}: " + ", ".join(f"{n} {t * 1e3:.1f}" for n, t in r["b32_all"].items()))
+        one, many = r[1], r[BATCH]
+        fast1 = f"{one['fast'] * 1e3:.3f} ms ({one['median'] * 1e3:.3f})"
+        print(f"{r['width']:>5} {r['paper_fps']:>6.2f} {1 / one['eager']:>7.0f} fps {fast1:>22} {one['setting']:>17} "
+              f"{BATCH / many['eager']:>9.0f} {BATCH / many['fast']:>8.0f} {many['setting']:>17} {r['gflop']:>9.3f} "
+              f"{r['b32_gflops']:>7.1f} {r['b32_frac']:>7.0%}")
+    for batch, unit, scale in ((1, "ms per image", 1e3), (BATCH, "ms per batch of 32", 1e3)):
+        print(f"  every candidate, batch {batch} ({unit}, best round):")
+        for r in rows:
+            print(f"    {r['width']:>5}: " + ", ".join(f"{n} {t * scale:.3f}" for n, t in r[batch]["all"].items()))
     if device.type == "cpu":
-        small = [r for r in rows if r["width"] in ("1/16", "1/8")]
-        full = rows[-1]
-        print("  targets: " + "; ".join(f"width {r['width']} one image {r['b1_fast'] * 1e3:.3f} ms "
-                                        f"({'met' if r['b1_fast'] <= 1e-3 else 'NOT met'}: <= 1 ms)" for r in small)
-              + f"; full width batch 32 at {full['b32_frac']:.0%} of the conv rate "
-              f"({'met' if full['b32_frac'] >= 0.7 else 'NOT met'}: >= 70%)")
+        verdicts = [f"width {r['width']} one image {r[1]['fast'] * 1e3:.3f} ms "
+                    f"({'met' if r[1]['fast'] <= 1e-3 else 'NOT met'}: <= 1 ms)"
+                    for r in rows if r["width"] in ("1/16", "1/8")]
+        verdicts += [f"full width batch 32 at {r['b32_frac']:.0%} of the conv rate "
+                     f"({'met' if r['b32_frac'] >= 0.7 else 'NOT met'}: >= 70%)" for r in rows if r["width"] == "1"]
+        print("  targets: " + "; ".join(verdicts))
 
 
 def main() -> None:
@@ -224,6 +237,8 @@ def main() -> None:
     parser.add_argument("--compile-all", action="store_true", help="compiled candidates for every width and batch")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile candidates")
     parser.add_argument("--sizes", action="store_true", help="print the size table only")
+    parser.add_argument("--widths", nargs="+", default=list(WIDTH_NAMES), choices=WIDTH_NAMES, metavar="W",
+                        help="widths to time (default: all of 1/16 1/8 1/4 1/2 1)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.min_time = 3, 0.1

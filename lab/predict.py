@@ -1,4 +1,7 @@
-"""Landmarks for any photo with a trained run: `python -m lab predict --run RUN IMAGE [--box x0 y0 x1 y1]`."""
+"""Landmarks for one face of any image with a loaded model or a run folder (the CLI's `predict`, the app's uploads).
+
+    python -m lab predict --run RUN IMAGE [--box x0 y0 x1 y1]
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +12,11 @@ import numpy as np
 import torch
 
 from lab.atomic import write_bytes_atomic
+from lab.config import RunConfig
+from lab.data.dataset import LandmarkDataset
 from lab.data.formats import load_image, write_pts
 from lab.data.record import FaceRecord
 from lab.evaluate import predict
-from lab.data.dataset import LandmarkDataset
 from lab.runs import open_run
 from lab.viz.draw import draw_points
 
@@ -26,24 +30,60 @@ def default_box(image: np.ndarray, crop_scale: float) -> np.ndarray:
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
 
 
-def predict_points(run_dir: str | Path, image: np.ndarray | str | Path, box: Sequence[float] | None = None,
-                   device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
-    """Predictions (points (K, 2) in image pixels, plus heatmap moments) for one face of one image."""
-    run = open_run(run_dir)
-    model = run.load_model(device)
-    cfg = run.config
-    img = load_image(image)
-    box = np.asarray(box, dtype=np.float64) if box is not None else default_box(img, cfg.crop_scale)
-    if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"face box must be x0 y0 x1 y1 with x1 > x0 and y1 > y0, got {box.tolist()}")
-    k = model.num_points
-    record = FaceRecord(image=img, points=np.zeros((k, 2)), visible=np.ones(k, bool), box=box, source=str(image))
-    ds = LandmarkDataset([record], model.input_size, crop_scale=cfg.crop_scale)
+def check_box(box: Sequence[float], shape: tuple[int, ...]) -> np.ndarray:
+    """(4,) float64 x0, y0, x1, y1 with x1 > x0, y1 > y0, finite and overlapping the image (H, W, ...)."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)):
+        raise ValueError(f"face box must be 4 finite numbers x0 y0 x1 y1, got {list(np.ravel(box))}")
+    if b[2] <= b[0] or b[3] <= b[1]:
+        raise ValueError(f"face box must have x1 > x0 and y1 > y0, got {b.tolist()}")
+    h, w = shape[:2]
+    if b[2] < -0.5 or b[3] < -0.5 or b[0] > w - 0.5 or b[1] > h - 0.5:
+        raise ValueError(f"face box {b.tolist()} lies outside the {w}x{h} image")
+    return b
+
+
+def image_record(image: np.ndarray, box: Sequence[float], num_points: int, source: str = "image") -> FaceRecord:
+    """A FaceRecord for an unlabeled image (placeholder points at the box centre, all visible) and a checked box."""
+    box = check_box(box, image.shape)
+    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    return FaceRecord(image=image, points=np.tile(centre, (num_points, 1)), visible=np.ones(num_points, bool),
+                      box=box, source=source)
+
+
+def check_num_points(model: torch.nn.Module, k: int, source: str) -> None:
+    """ValueError when a model predicts a different number of landmarks than the face has."""
+    if getattr(model, "num_points", k) != k:
+        raise ValueError(f"{source}: the checkpoint predicts K={model.num_points} landmarks but this face has K={k} "
+                         f"(a checkpoint of another landmark scheme); pick a run trained on {k}-point data")
+
+
+def run_decoder(cfg: RunConfig) -> str:
+    """The decoder a run is evaluated with: its config's, else its loss's default."""
     from lab.losses import get_loss_spec
 
-    decoder = cfg.decoder or get_loss_spec(cfg.loss).decoder
-    pred = predict(model, ds, torch.device(device), decoder, cfg.decoder_kw, cfg.softargmax_temperature, batch_size=1)
-    return {k2: v[0] for k2, v in pred.items() if np.ndim(v) > 0 and k2 not in ("gt", "visible")} | {"box": box}
+    return cfg.decoder or get_loss_spec(cfg.loss).decoder
+
+
+def predict_record(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig,
+                   device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """One face's predictions with the run's decoder: the per-face arrays of lab.evaluate.predict (points, gt,
+    visible, box, and for heatmap models mean, cov, laplace_scale, spread, argmax/soft_argmax/barycenter points)."""
+    check_num_points(model, record.num_points, cfg.name)
+    ds = LandmarkDataset([record], model.input_size, crop_scale=cfg.crop_scale)
+    pred = predict(model, ds, torch.device(device), run_decoder(cfg), cfg.decoder_kw, cfg.softargmax_temperature,
+                   batch_size=1)
+    return {k: v[0] for k, v in pred.items() if np.ndim(v) > 0}
+
+
+def predict_points(run_dir: str | Path, image: np.ndarray | str | Path, box: Sequence[float] | None = None,
+                   device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """Predictions for one face of one image with a run's selected model (box: default_box when None)."""
+    run = open_run(run_dir)
+    model = run.load_model(device)
+    img = load_image(image)
+    box = default_box(img, run.config.crop_scale) if box is None else box
+    return predict_record(model, image_record(img, box, model.num_points, str(image)), run.config, device)
 
 
 def predict_image(run_dir: str | Path, image_path: str | Path, box: Sequence[float] | None = None,

@@ -145,7 +145,8 @@ def verdicts(exp: Experiment, results: Path) -> list[dict]:
     return out
 
 
-def _sweep_frame(exp: Experiment, results: Path) -> pd.DataFrame:
+def sweep_frame(exp: Experiment, results: Path) -> pd.DataFrame:
+    """Rows (run, x = the swept value, group, subset, nme in %) for the experiment's finished runs."""
     rows = []
     key = exp.sweep["x"]
     for run in finished_runs(exp, results):
@@ -170,7 +171,7 @@ def _figures(exp: Experiment, results: Path) -> list[Path]:
         return []
     paths = [save_ced(ced_curves(run_list, "full"), fig_dir / f"{exp.name}_ced.png", title=f"{exp.name}: CED (full)")]
     if exp.sweep:
-        df = _sweep_frame(exp, results)
+        df = sweep_frame(exp, results)
         paths.append(save_line_plot(df[df.subset == "full"], fig_dir / f"{exp.name}_sweep.png", x="x", y="nme",
                                     group="group", xlabel=exp.sweep["label"], ylabel="NME (% inter-ocular), full",
                                     title=exp.name, log_x=exp.sweep.get("log_x", False)))

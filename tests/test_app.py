@@ -135,7 +135,9 @@ def test_inspect_overlays_and_per_landmark_errors(results):
     spec = _face_chart(at)
     assert np.allclose(_values(_trace(spec, "star")["x"]), stored["points"][0, 36, 0])
     x0, x1 = spec["layout"]["xaxis"]["range"]
-    assert (x0 + x1) / 2 == pytest.approx(stored["gt"][0, 36, 0]) and x1 - x0 < 64  # zoomed on landmark 36
+    framed = [stored["gt"][0, 36, 0]] + [runs.open_run(results / n).predictions["challenge"][k][0, 36, 0]
+                                         for n in RUNS for k in ("points", "barycenter_points")]
+    assert x0 < min(framed) and max(framed) < x1 and [x0, x1] != [-0.5, 63.5]  # zoomed on landmark 36 and its points
     at.slider(key="ov_opacity").set_value(0.2).run()
     assert not at.exception and not _errors(at)
 
@@ -249,10 +251,36 @@ def test_worst_faces_and_a_beats_b_orderings(results):
     table = ins.star_vs_mse_faces(star, mse, "challenge")
     assert np.allclose(table["gain"], table["nme_b"] - table["nme_a"]) and table["gain"].is_monotonic_decreasing
     assert np.allclose(table.set_index("face").sort_index()["nme_a"], _nmes(results, "star"))
+    table = ins.per_landmark_errors(star.predictions, "challenge", 4)  # face NME = mean over visible landmarks
+    assert len(table) == 68 and table.loc[table["visible"], "error_nme"].mean() == pytest.approx(
+        _nmes(results, "star")[4])
     other = runs.open_run(results / "laplace")
     assert ins.face_record(other, "full", 7).source == ins.face_record(other, "challenge", 1).source
     with pytest.raises(ins.InputError, match="out of range"):
         ins.face_record(other, "full", 12)
+
+
+def test_live_heatmaps_and_predictions_match_the_stored_run(results):
+    import torch
+
+    from lab.data.transforms import apply_affine, invert_affine
+    from lab.heatmaps import expectation, from_heatmap_coords
+
+    run = runs.open_run(results / "star")
+    model, record = run.load_model(), ins.face_record(run, "challenge", 2)
+    stored = ins.face_prediction(run.predictions["challenge"], 2)
+    crop, maps, matrix = ins.run_heatmaps(model, record, run.config)
+    assert crop.shape == (model.input_size, model.input_size, 3) and crop.dtype == np.uint8
+    assert maps.shape == (68, model.input_size // model.stride, model.input_size // model.stride)
+    assert np.allclose(maps.sum(axis=(1, 2)), 1.0, atol=1e-4)
+    mean = apply_affine(from_heatmap_coords(expectation(torch.from_numpy(maps)).numpy(), model.stride),
+                        invert_affine(matrix))
+    assert np.allclose(mean, stored["mean"], atol=1e-3)  # the heatmap shown is the one the metrics came from
+    live = ins.predict_record(model, record, run.config)
+    assert np.allclose(live["points"], stored["points"], atol=1e-4)
+    wrong = build_model("rcn", num_points=98, width=0.0625)
+    with pytest.raises(ValueError, match="K=98 landmarks but this face has K=68"):
+        ins.run_heatmaps(wrong, record, run.config)
 
 
 def test_a_beats_b_needs_the_same_faces(results, tmp_path):
@@ -280,5 +308,20 @@ def test_upload_checks_before_decoding():
         ins.load_upload(b"%PDF-1.4 ...", "doc.pdf")
     with pytest.raises(ins.InputError, match="could not be decoded"):
         ins.load_upload(png[:40], "cut.png")
-    with pytest.raises(ins.InputError, match="x1 > x0"):
+    with pytest.raises(ValueError, match="x1 > x0"):
         ins.check_box([10, 10, 5, 20], (30, 40))
+
+
+def test_box_jitter_frame_averages_subsets_for_full():
+    from types import SimpleNamespace
+
+    from lab.viz.dashboard_data import box_jitter_frame
+
+    rows = [{"run": "w2", "level": lv, "subset": s, "decoder": "barycenter", "nme": v}
+            for lv, s, v in ((0.0, "common", 0.02), (0.0, "challenge", 0.04), (0.1, "common", 0.03),
+                             (0.1, "challenge", 0.07))]
+    run = SimpleNamespace(name="w2", metrics={"box_jitter": rows})
+    full = box_jitter_frame([run], "full")
+    assert list(full["nme"]) == pytest.approx([3.0, 5.0]) and list(full["curve"]) == ["w2 + barycenter"] * 2
+    assert list(box_jitter_frame([run], "challenge")["nme"]) == pytest.approx([4.0, 7.0])
+    assert box_jitter_frame([SimpleNamespace(name="x", metrics={})], "full").empty

@@ -22,7 +22,7 @@ from lab.train import train
 ROOT = Path(__file__).resolve().parents[1]
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1300")
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1700")
 TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
                  threads=1, synth_size=64, augment=False)
 
@@ -56,20 +56,29 @@ def _has_runs(folder: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
+def chromium() -> str:
+    """The Chromium binary; skips the module (before any set-up work) when it or chromedriver is missing."""
+    binary = _chromium()
+    if binary is None or not Path(CHROMEDRIVER).is_file():
+        pytest.skip("chromium or chromedriver not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def results(chromium, tmp_path_factory) -> Path:
     """Two tiny runs made here; when updating the README's screenshots, the committed reference runs instead."""
     if os.environ.get("LAB_UPDATE_SCREENSHOT") == "1" and _has_runs(ROOT / "results"):
         return ROOT / "results"
     root = tmp_path_factory.mktemp("browser_results")
     for name, loss, model in (("laplace", "laplace_kl", "rcn"), ("star", "star", "rcn")):
         train(TINY.replace(name=name, loss=loss, model=model), root, progress=False, log=lambda _: None)
+    (root / "broken").mkdir()  # a run folder the app must report while everything else works
+    shutil.copy(root / "star" / "config.json", root / "broken" / "config.json")
     return root
 
 
 @pytest.fixture(scope="module")
 def server(results):
-    if _chromium() is None or not Path(CHROMEDRIVER).is_file():
-        pytest.skip("chromium or chromedriver not installed (apt-get install chromium chromium-driver; .ci/run does)")
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -90,12 +99,12 @@ def server(results):
 
 
 @pytest.fixture(scope="module")
-def browser(server):
+def browser(server, chromium):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
-    opts.binary_location = _chromium()
+    opts.binary_location = chromium
     for flag in CHROME_FLAGS:
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
@@ -130,11 +139,14 @@ def _open(browser, url: str, must_contain: str, timeout: float = 90.0) -> None:
     ("Compare", "Which method is best", "dashboard.png"),
     ("Inspect", "Per-landmark errors", "dashboard_inspect.png"),
 ])
-def test_view_renders_without_exception(browser, server, tmp_path, view, text, shot):
+def test_view_renders_without_exception(browser, server, results, tmp_path, view, text, shot):
     from selenium.webdriver.common.by import By
 
     _open(browser, f"{server}/?view={view}", text)
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']"), "exception box on the page"
+    if (results / "broken").is_dir():
+        alerts = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stAlert']"))
+        assert "broken is skipped" in alerts and "no metrics.json" in alerts
     assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"), "no plotly figure rendered"
     path = _screenshot_path(shot, tmp_path)
     browser.save_screenshot(str(path))

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from lab.models import (MODELS, build_discriminator, build_model, load_model_state, model_from_state,
                         model_summary)
-from lab.models.fast import RCNInference, optimize_for_inference, polyphase_weight, space_to_depth_weight
+from lab.models.fast import (RCNInference, default_modes, keep_freed_memory, optimize_for_inference,
+                             polyphase_weight, space_to_depth_weight)
 
 WIDTHS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 PAPER_MB = (0.076, 0.162, 0.507, 1.919, 7.496)  # Laplace paper Table 3, widths 1/16 .. 1
@@ -209,6 +210,18 @@ def test_fast_rcn_matches_eval(width, bottom, mode):
     assert len(out) == 1 and out[0].shape == ref.shape
     assert torch.allclose(out[0], ref, atol=1e-5 * ref.abs().max().item())
     assert m.training is False and all(p.requires_grad for p in m.parameters())  # original untouched
+    assert out[0].is_contiguous()  # plain NCHW heatmaps, whatever the internal layout
+
+
+def test_fast_defaults():
+    assert default_modes(4) == ("s2d",) * 4 and default_modes(64) == ("polyphase",) * 4
+    assert isinstance(keep_freed_memory(), bool)
+    m = build_model("rcn", width=1 / 16).eval()
+    assert optimize_for_inference(m).module.modes == default_modes(4)
+    with pytest.raises(ValueError, match="4 decoder levels"):
+        optimize_for_inference(m, modes=("s2d",))
+    with pytest.raises(ValueError, match="unknown level mode"):
+        optimize_for_inference(m, modes=("fast",) * 4)
 
 
 def test_fast_generic_model_matches_eval():

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab.heatmaps import normalize
+from lab.heatmaps import moments, normalize
 from lab.losses import build_loss, get_loss_spec
-from lab.losses.star import STARLoss, eig2x2, star_per_landmark
+from lab.losses.star import STARLoss, eig2x2, relu_moments, star_per_landmark
 
 D = torch.float64
 S = 0.01  # smooth-L1 threshold in [-1, 1] units
@@ -97,6 +97,22 @@ def test_eig2x2_gradient_finite_at_isotropy():
     evals, evecs = eig2x2(cov)
     (evals.sum() + evecs.sum()).backward()
     assert torch.isfinite(cov.grad).all()
+
+
+# ---------------------------------------------------------------------------------------------- moments
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_fused_relu_moments_equal_normalize_then_moments(unbiased):
+    g = torch.Generator().manual_seed(6)
+    hm = torch.randn(3, 4, 9, 13, generator=g, dtype=D)  # negatives: relu'd away
+    hm[0, 0] = 0.0  # empty map: uniform
+    hm[0, 1] = -1.0
+    origin = torch.rand(3, 4, 2, generator=g, dtype=D) * 30 - 10  # anywhere, also off the map
+    mean, cov = relu_moments(hm, origin, unbiased=unbiased)
+    ref_mean, ref_cov, _ = moments(normalize(hm, "relu"), unbiased=unbiased)
+    torch.testing.assert_close(mean, ref_mean, rtol=0, atol=1e-10)
+    torch.testing.assert_close(cov, ref_cov, rtol=0, atol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------- reference

@@ -132,7 +132,8 @@ def test_face_layers_all_or_one_landmark():
     assert layers["star"].colour == ov.run_colour(0) and layers["mse"].colour == ov.run_colour(1)
     assert layers["ground truth"].colour == ov.GT_COLOUR and len(layers["ground truth"].xy) == 68
     assert layers["star cov 1σ"].xy.shape == (68 * 66, 2)  # 65 points + a NaN gap per ellipse
-    one = {layer.name: layer for layer in ov.face_layers(gt, vis, {"star": pred}, ov.OverlayOptions(landmark=36, cov=True, names=get_scheme(68).names))}
+    opt = ov.OverlayOptions(landmark=36, cov=True, names=get_scheme(68).names)
+    one = {layer.name: layer for layer in ov.face_layers(gt, vis, {"star": pred}, opt)}
     assert np.allclose(one["star"].xy, pred["points"][[36]]) and np.allclose(one["ground truth"].xy, gt[[36]])
     err = np.linalg.norm(pred["points"][36] - gt[36])
     assert one["star"].hover == [f"star #36 right_eye_0: error {err:.2f} px"]
@@ -174,3 +175,30 @@ def test_plotly_face_embeds_the_image_losslessly():
     decoded = cv2.imdecode(np.frombuffer(base64.b64decode(uri.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
     assert np.array_equal(decoded[:, :, ::-1], image)
     assert list(fig.layout.xaxis.range) == [-0.5, 22.5] and list(fig.layout.yaxis.range) == [16.5, -0.5]
+
+
+def test_zoom_window_frames_every_point():
+    x, y, half = ov.zoom_window(np.array([[10.0, 10.0], [30.0, 14.0], [np.nan, np.nan]]), min_half=5.0)
+    assert (x, y) == (20.0, 12.0) and half == pytest.approx(1.25 * 10.0)
+    assert ov.zoom_window(np.array([[3.0, 4.0]]), min_half=6.0) == (3.0, 4.0, 6.0)
+    with pytest.raises(ValueError, match="finite"):
+        ov.zoom_window(np.full((2, 2), np.nan), 1.0)
+
+
+def test_face_box_layer_is_the_first_runs_box():
+    gt, vis, pred = _face(k=3)
+    pred["box"] = np.array([10.0, 20.0, 50.0, 80.0])
+    layers = ov.face_layers(gt, vis, {"a": pred}, ov.OverlayOptions(box=True))
+    assert layers[0].name == "face box"
+    assert np.allclose(layers[0].xy.min(axis=0), [10, 20]) and np.allclose(layers[0].xy.max(axis=0), [50, 80])
+    assert "face box" not in {layer.name for layer in ov.face_layers(gt, vis, {"a": pred})}
+
+
+def test_recolour_traces_by_run_prefix_and_decoder_suffix():
+    import plotly.graph_objects as go
+
+    fig = go.Figure([go.Scatter(name="star (AUC 0.5)"), go.Scatter(name="star-big + barycenter"),
+                     go.Scatter(name="other")])
+    ov.recolour_traces(fig, {"star": "#111111", "star-big": "#222222"}, ov.DECODER_DASHES)
+    assert fig.data[0].line.color == "#111111" and fig.data[1].line.color == "#222222"
+    assert fig.data[1].line.dash == "dash" and fig.data[2].line.color is None

@@ -36,9 +36,10 @@ import math
 import torch
 from torch import nn
 
-from lab.heatmaps import coordinate_grid, moments, normalize
+from lab.heatmaps import coordinate_grid, normalize
 from lab.losses._reduce import check_heatmaps, masked_mean
 from lab.losses.registry import LossSpec, register
+from lab.losses.star import relu_moments
 
 Tensor = torch.Tensor
 
@@ -58,7 +59,7 @@ def w2_isotropic(mean: Tensor, cov: Tensor, target: Tensor, sigma: float, eps: f
 
 def w2_per_landmark(heatmaps: Tensor, target: Tensor, sigma: float, eps: float = 1e-6) -> Tensor:
     """Closed-form W2^2 between relu-normalised maps and N(g, sigma^2 I). (B, K, h, w), (B, K, 2) -> (B, K)."""
-    mean, cov, _ = moments(normalize(heatmaps, "relu"))
+    mean, cov = relu_moments(heatmaps, target)
     return w2_isotropic(mean, cov, target.to(heatmaps.dtype), sigma, eps)
 
 

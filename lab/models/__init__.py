@@ -58,7 +58,8 @@ def config_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> li
     for key in sorted((set(expected) | set(found)) - TRAINING_ONLY):
         if expected.get(key) != found.get(key):
             label = "K (num_points)" if key == "num_points" else key
-            lines.append(f"{label}: checkpoint={found.get(key, '<missing>')!r}, model={expected.get(key, '<missing>')!r}")
+            ours, theirs = expected.get(key, "<missing>"), found.get(key, "<missing>")
+            lines.append(f"{label}: checkpoint={theirs!r}, model={ours!r}")
     return lines
 
 

@@ -42,7 +42,8 @@ class PatchDiscriminator(nn.Module):
                            channels=channels)
         c = scale_channels(channels, width)
         widths = [self.num_points + 3, c, 2 * c, 4 * c]
-        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 4, stride=2, padding=1) for cin, cout in zip(widths, widths[1:]))
+        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 4, stride=2, padding=1)
+                                   for cin, cout in zip(widths, widths[1:]))
         self.convs.append(nn.Conv2d(4 * c, 1, 4, stride=1, padding=1))
         self.norms = nn.ModuleList([nn.Identity(), nn.BatchNorm2d(2 * c), nn.BatchNorm2d(4 * c)])
 

@@ -1,26 +1,34 @@
-"""Fast inference: `optimize_for_inference(model) -> callable`, same outputs as `model.eval()` (to ~1e-5).
+"""Fast inference: `optimize_for_inference(model) -> callable`, same outputs as `model.eval()` (to ~1e-6 relative).
 
-What it does, and why (numbers from benchmarks/inference.py on a 2-core AMD EPYC, see its docstring):
-- eval-only copy: dropout removed, BN kept in eval (folded into the convs when compiled with freezing);
-  runs under `torch.inference_mode`, input and weights in channels_last (NHWC) memory, which oneDNN prefers.
-- RCN rewritten exactly (`RCNInference`), two identities that remove the nearest x2 upsampling and cut FLOPs:
-  * polyphase: a KxK conv (K <= 5) applied to `upsample2x(a)` equals `pixel_shuffle(conv3x3(a, W'))` with
-    W' (4*O, I, 3, 3) gathering, for each of the 4 output phases, the taps that land on each low-res pixel. For the
-    decoder's 5x5 conv on cat(up(a), skip) this is conv5x5(skip) + pixel_shuffle(conv3x3(a)): 68 C^2 instead of
-    100 C^2 multiply-adds per output pixel (-32 %).
-  * space-to-depth (`s2d`): the whole level at half resolution, `pixel_shuffle(conv3x3(cat(a, pixel_unshuffle(skip)),
-    W''))`, W'' (8C, 5C, 3, 3): 90 C^2 per pixel but 4x the channels, which vectorises far better when C is 4..16.
-  Level modes default by channel count (`s2d` for C <= 16, `polyphase` above); `direct` keeps the original form.
-- optional torch.compile (inductor, freezing + C++ wrapper): fuses LeakyReLU, pooling, concat and shuffles into
-  generated loops and removes per-op Python overhead, which is what limits the tiny widths (1/16, 1/8) at batch 1.
-  It needs a C++ compiler and takes 5-30 s the first time (cached afterwards); `compile="auto"` falls back to
-  eager with a warning when it fails.
-- threads: not changed unless `threads` is given (torch.set_num_threads is process-wide). For one image through a
-  tiny model one thread is fastest on a busy machine; batches want all cores.
+What it does, and why (measured with benchmarks/inference.py on the lab's 2-core AMD EPYC, see its docstring):
+- eval-only copy: dropout removed, BN kept in eval; runs under `torch.inference_mode`, activations and weights in
+  channels_last (NHWC) memory, which oneDNN prefers.
+- CPU convs call oneDNN directly with LeakyReLU fused as a post-op (`torch.ops.mkldnn._convolution_pointwise`, the
+  kernel inductor's freezing pass emits). Plain F.conv2d sends small batch-1 convs to an im2col fallback that is
+  2-4x slower, and the separate LeakyReLU is one more pass over memory.
+- glibc is told to keep freed memory (`keep_freed_memory`): without it every eager call page-faulted its
+  activations back in (800 faults, ~1 ms of kernel time per RCN-1/8 image).
+- the RCN is rewritten exactly (`RCNInference`), with two identities that remove the nearest x2 upsampling:
+  * polyphase: a KxK conv (K <= 5) on `upsample2x(a)` equals `pixel_shuffle(conv3x3(a, W'))`, W' (4*O, I, 3, 3)
+    gathering for each of the 4 output phases the taps that land on each low-res pixel. The decoder's 5x5 conv on
+    cat(up(a), skip) becomes conv5x5(skip) + pixel_shuffle(conv3x3(a)): 68 C^2 instead of 100 C^2 multiply-adds per
+    output pixel (-32 %); at full width this is 1.4x faster than the plain model.
+  * space-to-depth (`s2d`): a whole level at half resolution, `pixel_shuffle(conv3x3(cat(a, pixel_unshuffle(skip)),
+    W''))`, W'' (8C, 5C, 3, 3): 90 C^2 per pixel but 4x the channels, which vectorises far better when C is 4..8;
+    with the 80 px level in s2d, encoder stage 1 runs s2d too (its max-pool becomes a max over the 4 phases).
+  `default_modes` picks per level by channel count; `direct` keeps the original form.
+- optional torch.compile (`compile=True`; inductor with freezing + C++ wrapper): fuses the remaining pointwise ops,
+  pooling, concat and shuffles. It needs a C++ compiler and 5-40 s per model and batch size, and gained little over
+  the eager fast path on this machine, so it is off by default.
+- threads are left alone unless `threads` is given (torch.set_num_threads is process-wide). One image through a
+  tiny model wants 1 thread on a busy machine: with 2 OpenMP threads and the other core taken, each parallel
+  region waits for a descheduled thread and a 2 ms model took 20-400 ms.
 """
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
 import warnings
 from typing import Callable, Sequence
 
@@ -69,37 +77,87 @@ def space_to_depth_weight(w: torch.Tensor) -> torch.Tensor:
     return out.reshape(4 * O, 4 * I, 3, 3)
 
 
-def _param(t: torch.Tensor) -> nn.Parameter:
-    return nn.Parameter(t.detach().clone().contiguous(memory_format=torch.channels_last)
-                        if t.dim() == 4 else t.detach().clone(), requires_grad=False)
+def _mkldnn_pointwise() -> Callable | None:
+    """oneDNN conv with a fused post-op (the kernel inductor's freezing emits), when this torch build has it."""
+    try:
+        return torch.ops.mkldnn._convolution_pointwise.default if torch.backends.mkldnn.is_available() else None
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_POINTWISE = _mkldnn_pointwise()
+
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:
+    """Make glibc's malloc keep freed blocks (up to 32 MB each, 1 GB in all) instead of handing them back to the OS.
+
+    Eager PyTorch frees and re-allocates every activation on each call; once glibc has returned that memory (it
+    does so for blocks above its adaptive mmap threshold and when the heap top exceeds the trim threshold), every
+    call page-faults it back in: measured 800 minor faults and ~1 ms of kernel time per RCN-1/8 call here, more than
+    the arithmetic. Process-wide, like jemalloc/tcmalloc preloading; True if applied (glibc only)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, mmap_threshold)) and bool(libc.mallopt(m_trim_threshold,
+                                                                                           trim_threshold))
+    except (OSError, AttributeError):
+        return False
+
+
+def _param(t: torch.Tensor, channels_last: bool = True) -> nn.Parameter:
+    t = t.detach().clone()
+    return nn.Parameter(t.contiguous(memory_format=torch.channels_last) if channels_last and t.dim() == 4
+                        else t.contiguous(), requires_grad=False)
+
+
+ONEDNN_MIN_MACS = 1_500_000  # below this many multiply-adds per call oneDNN's ~30 us set-up costs more than it saves
 
 
 class _Conv(nn.Module):
-    """conv2d with fixed weights (+ LeakyReLU when `act`); weights stored channels_last."""
+    """conv2d with fixed weights (+ LeakyReLU when `act`); stride 1, `padding` on each side.
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, padding: int, act: bool = True):
+    fused (eager, CPU, float32): convs of >= ONEDNN_MIN_MACS multiply-adds run oneDNN with the LeakyReLU fused as a
+    post-op, on channels_last tensors; smaller ones run F.conv2d on NCHW tensors (PyTorch's direct/im2col kernel),
+    which costs 6-30 us where oneDNN's fixed per-call cost alone is 25-35 us (measured: 4->4 channels 3x3 on 10x10:
+    9 vs 38 us; 20->32 on 40x40: 318 vs 203 us). Plain F.conv2d picks oneDNN only by input size, so batch-1 mid-size
+    convs took the slow path. Under torch.compile F.conv2d is always used so that inductor's own passes apply.
+    fused=False (the head): always F.conv2d on NCHW weights, the fastest for the memory-bound 1x1 head.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, padding: int, act: bool = True,
+                 fused: bool = True):
         super().__init__()
-        self.weight = _param(weight)
+        self.weight = _param(weight, channels_last=fused)
         self.bias = None if bias is None else _param(bias)
-        self.padding, self.act = padding, act
+        self.register_buffer("weight_nchw", weight.detach().clone().contiguous() if fused else None, persistent=False)
+        self.padding, self.act, self.fused = padding, act, fused
+        self.macs_per_pixel = weight[0].numel() * weight.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.conv2d(x, self.weight, self.bias, padding=self.padding)
+        weight = self.weight
+        if (self.fused and x.device.type == "cpu" and x.dtype == torch.float32
+                and not torch.compiler.is_compiling()):
+            if _POINTWISE is not None and x.shape[0] * x.shape[2] * x.shape[3] * self.macs_per_pixel >= ONEDNN_MIN_MACS:
+                act = "leaky_relu" if self.act else "none"
+                return _POINTWISE(x.contiguous(memory_format=torch.channels_last), weight, self.bias,
+                                  [self.padding] * 2, [1, 1], [1, 1], 1, act, [LEAK] if self.act else [], "")
+            x, weight = x.contiguous(), self.weight_nchw
+        x = F.conv2d(x, weight, self.bias, padding=self.padding)
         return F.leaky_relu(x, LEAK, inplace=True) if self.act else x
 
 
-def _from(conv: nn.Conv2d, act: bool = True) -> _Conv:
-    return _Conv(conv.weight, conv.bias, conv.padding[0], act)
+def _from(conv: nn.Conv2d, act: bool = True, fused: bool = True) -> _Conv:
+    return _Conv(conv.weight, conv.bias, conv.padding[0], act, fused)
 
 
 class _Fuse(nn.Module):
     """One RCN decoder level: LReLU(conv_kxk(cat(up2x(a), skip))) in mode direct | polyphase | s2d; (B, 2C, h, w)."""
 
-    def __init__(self, conv: nn.Conv2d, c_up: int, mode: str):
+    def __init__(self, conv: nn.Conv2d, c_up: int, mode: str, skip_unshuffled: bool = False):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown level mode {mode!r}; valid: {', '.join(MODES)}")
-        self.mode = mode
+        self.mode, self.skip_unshuffled = mode, skip_unshuffled
         w, b = conv.weight, conv.bias
         if mode == "direct":
             self.conv = _from(conv)
@@ -116,18 +174,25 @@ class _Fuse(nn.Module):
         if self.mode == "polyphase":
             y = self.skip(skip).add_(F.pixel_shuffle(self.up(a), 2))
             return F.leaky_relu(y, LEAK, inplace=True)
-        return F.pixel_shuffle(self.conv(torch.cat([a, F.pixel_unshuffle(skip, 2)], dim=1)), 2)
+        skip = skip if self.skip_unshuffled else F.pixel_unshuffle(skip, 2)
+        return F.pixel_shuffle(self.conv(torch.cat([a, skip], dim=1)), 2)
 
 
-def default_modes(channels: int) -> tuple[str, str, str, str]:
-    """Decoder level modes (10, 20, 40, 80 px) for base width C: s2d while C <= 16, polyphase above."""
-    return ("s2d",) * 4 if channels <= 16 else ("polyphase",) * 4
+def default_modes(channels: int) -> tuple[str, ...]:
+    """Decoder level modes (10, 20, 40, 80 px) for base width C, the fastest measured here at batch 1 and 8:
+    all s2d for C <= 4 (width 1/16), s2d at 10 and 20 px and polyphase at 40 and 80 px for C <= 16, else polyphase
+    (full width, batch 8, one thread: 384 ms polyphase vs 508 s2d vs 542 direct)."""
+    if channels <= 4:
+        return ("s2d",) * 4
+    return ("s2d", "s2d", "polyphase", "polyphase") if channels <= 16 else ("polyphase",) * 4
 
 
 class RCNInference(nn.Module):
     """Eval-only RCN with the same outputs as `rcn.eval()`; forward(x (B, 3, S, S)) -> [(B, K, S, S)].
 
     modes: per decoder level (10, 20, 40, 80 px at S = 80), one of "direct", "polyphase", "s2d" (module docstring).
+    When the last level is "s2d", encoder stage 1 runs space-to-depth too: conv3x3 on pixel_unshuffle(x) gives its
+    output already unshuffled (what that level consumes), and its 2x2 max-pool is a max over the 4 phase channels.
     """
 
     def __init__(self, rcn: RCN, modes: Sequence[str] | None = None):
@@ -141,22 +206,32 @@ class RCNInference(nn.Module):
         self.modes = modes
         for attr in ("input_size", "stride", "num_points", "output", "config"):
             setattr(self, attr, getattr(rcn, attr))
-        self.encoder = nn.ModuleList(_from(stage[0]) for stage in rcn.encoder)
+        self.s2d_stem = modes[3] == "s2d"
+        first = rcn.encoder[0][0]
+        self.encoder = nn.ModuleList(
+            [_Conv(space_to_depth_weight(first.weight), first.bias.repeat_interleave(4), 1) if self.s2d_stem
+             else _from(first)] + [_from(stage[0]) for stage in rcn.encoder[1:]])
         self.bottom = nn.Sequential(*(_from(m) for m in rcn.bottom if isinstance(m, nn.Conv2d)))
-        self.fuse = nn.ModuleList(_Fuse(f[0], c, mode) for f, mode in zip(rcn.fuse, modes))
+        self.fuse = nn.ModuleList(_Fuse(f[0], c, mode, skip_unshuffled=self.s2d_stem and i == 3)
+                                  for i, (f, mode) in enumerate(zip(rcn.fuse, modes)))
         self.reduce = nn.ModuleList(_from(r[0]) for r in rcn.reduce)
-        self.head = _from(rcn.head, act=False)
+        self.head = _from(rcn.head, act=False, fused=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []
-        for conv in self.encoder:
+        for i, conv in enumerate(self.encoder):
+            if i == 0 and self.s2d_stem:  # (B, 4C, S/2, S/2), channel c*4 + phase; pool = max over phases
+                x = conv(F.pixel_unshuffle(x, 2))
+                skips.append(x)
+                x = x.unflatten(1, (-1, 4)).amax(2).contiguous(memory_format=torch.channels_last)
+                continue
             x = conv(x)
             skips.append(x)
             x = F.max_pool2d(x, 2)
         x = self.bottom(x)
         for i, skip in enumerate(reversed(skips)):
             x = self.fuse[i](x, skip)
-            x = self.reduce[i](x) if i < 3 else self.head(x)
+            x = self.reduce[i](x) if i < 3 else self.head(x.contiguous())  # NCHW heatmaps out
         return [x]
 
 
@@ -182,20 +257,26 @@ def _compile(net: nn.Module, batch_size: int, strict: bool) -> Callable | None:
         return None
 
 
-def optimize_for_inference(model: nn.Module, batch_size: int = 1, compile: bool | str = "auto",
+def optimize_for_inference(model: nn.Module, batch_size: int = 1, compile: bool | str = False,
                            threads: int | None = None, modes: Sequence[str] | None = None,
-                           ) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+                           malloc: bool = True) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     """A fast eval-only callable `f(x (B, 3, S, S)) -> list[tensor]` equal to `model.eval()(x)` up to float rounding.
 
     model: any lab model (RCN gets the exact rewrite, others a channels_last eval copy); `model` is not modified.
     batch_size: the batch the compiled graph is specialised and warmed up for (other batch sizes run eager).
-    compile: True, False or "auto" (try torch.compile with inductor freezing + C++ wrapper, fall back to eager).
+    compile: False (default), True, or "auto" (try torch.compile with inductor freezing + C++ wrapper and fall back
+        to eager with a warning); compiling takes 5-40 s per model and batch size.
     threads: if given, calls torch.set_num_threads(threads) (process-wide). modes: RCN decoder level modes.
+    malloc: call `keep_freed_memory()` (process-wide glibc setting; avoids per-call page faults).
     """
     if threads is not None:
         torch.set_num_threads(int(threads))
-    net = RCNInference(model, modes) if isinstance(model, RCN) else copy.deepcopy(model)
-    net = net.eval().to(memory_format=torch.channels_last)
+    if malloc:
+        keep_freed_memory()
+    if isinstance(model, RCN):
+        net = RCNInference(model, modes).eval()  # lays out its own weights (the head's stay NCHW)
+    else:
+        net = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     for p in net.parameters():
         p.requires_grad_(False)
     compiled: Callable | None = None

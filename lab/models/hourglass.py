@@ -34,7 +34,8 @@ class Residual(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         mid = max(1, cout // 2)
-        self.body = nn.Sequential(*_bn_relu_conv(cin, mid, 1), *_bn_relu_conv(mid, mid, 3), *_bn_relu_conv(mid, cout, 1))
+        self.body = nn.Sequential(*_bn_relu_conv(cin, mid, 1), *_bn_relu_conv(mid, mid, 3),
+                                  *_bn_relu_conv(mid, cout, 1))
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

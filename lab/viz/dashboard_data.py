@@ -192,7 +192,7 @@ def sweep_frames(results_dir: str | Path, available: Sequence[str]) -> list[dict
         if not missing:
             try:
                 if exp.sweep:
-                    item["frame"] = reproduce._sweep_frame(exp, Path(results_dir))
+                    item["frame"] = reproduce.sweep_frame(exp, Path(results_dir))
                 item["verdicts"] = pd.DataFrame(reproduce.verdicts(exp, Path(results_dir)))
             except (RunError, KeyError, ValueError) as e:
                 item["missing"] = [f"(unreadable: {e})"]

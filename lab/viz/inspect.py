@@ -22,6 +22,7 @@ from lab.data.record import FaceRecord
 from lab.data.sources import Splits, open_splits, parse_spec, read_real
 from lab.evaluate import distribution_mode, face_nmes, predict
 from lab.heatmaps import normalize
+from lab.predict import check_box, check_num_points, image_record, predict_record, run_decoder  # noqa: F401 (re-exported for the app)
 from lab.runs import Run
 from lab.schema import get_scheme
 
@@ -37,11 +38,6 @@ class InputError(ValueError):
 
 # ------------------------------------------------------------------------------------------------ test faces
 
-def run_decoder(cfg: RunConfig) -> str:
-    """The decoder a run evaluates with: its config's, else its loss's default."""
-    from lab.losses import get_loss_spec
-
-    return cfg.decoder or get_loss_spec(cfg.loss).decoder
 
 
 def subset_records(splits: Splits, subset: str) -> Sequence[FaceRecord]:
@@ -139,7 +135,8 @@ def faces_a_beats_b(run_a: Run, run_b: Run, subset: str) -> pd.DataFrame:
     pa, pb = subset_predictions(run_a, subset), subset_predictions(run_b, subset)
     if not same_faces(pa, pb):
         raise InputError(f"runs {run_a.name} and {run_b.name} were evaluated on different {subset!r} faces "
-                         f"(different data, seed, test size or image size); face-by-face comparison needs the same faces")
+                         f"(different data, seed, test size or image size); face-by-face comparison needs the "
+                         f"same faces")
     a, b = face_nme_table(run_a, subset), face_nme_table(run_b, subset)
     table = pd.DataFrame({"face": a["face"], "nme_a": a["nme"], "nme_b": b["nme"], "gain": b["nme"] - a["nme"]})
     return table.sort_values(["gain", "face"], ascending=[False, True], kind="stable").reset_index(drop=True)
@@ -194,11 +191,6 @@ def face_nme(points: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = No
 
 # ------------------------------------------------------------------------------------- live model on a face
 
-def check_num_points(model: torch.nn.Module, k: int, source: str) -> None:
-    """InputError when a model predicts a different number of landmarks than the face has."""
-    if getattr(model, "num_points", k) != k:
-        raise InputError(f"{source}: the checkpoint predicts K={model.num_points} landmarks but this face has K={k} "
-                         f"(a checkpoint of another landmark scheme); pick a run trained on {k}-point data")
 
 
 def _one_face(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig) -> LandmarkDataset:
@@ -222,34 +214,10 @@ def run_heatmaps(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig
     return crop, p[0].cpu().numpy(), matrix
 
 
-def predict_record(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig) -> dict[str, np.ndarray]:
-    """One face's predictions with the run's decoder: the per-face keys of lab.evaluate.predict (points, gt,
-    visible, box, and for heatmap models mean, cov, laplace_scale, spread, argmax/soft_argmax/barycenter points)."""
-    check_num_points(model, record.num_points, cfg.name)
-    pred = predict(model, _one_face(model, record, cfg), torch.device("cpu"), run_decoder(cfg), cfg.decoder_kw,
-                   cfg.softargmax_temperature, batch_size=1)
-    return face_prediction(pred, 0)
 
 
-def image_record(image: np.ndarray, box: Sequence[float], num_points: int, source: str = "upload") -> FaceRecord:
-    """A FaceRecord for an unlabeled image (placeholder points at the box centre, all visible) and a checked box."""
-    box = check_box(box, image.shape)
-    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-    return FaceRecord(image=image, points=np.tile(centre, (num_points, 1)), visible=np.ones(num_points, bool),
-                      box=box, source=source)
 
 
-def check_box(box: Sequence[float], shape: tuple[int, ...]) -> np.ndarray:
-    """(4,) float64 x0, y0, x1, y1 with x1 > x0, y1 > y0, finite and overlapping the image (H, W, ...)."""
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,) or not np.all(np.isfinite(b)):
-        raise InputError(f"face box must be 4 finite numbers x0 y0 x1 y1, got {list(np.ravel(box))}")
-    if b[2] <= b[0] or b[3] <= b[1]:
-        raise InputError(f"face box must have x1 > x0 and y1 > y0, got {b.tolist()}")
-    h, w = shape[:2]
-    if b[2] < -0.5 or b[3] < -0.5 or b[0] > w - 0.5 or b[1] > h - 0.5:
-        raise InputError(f"face box {b.tolist()} lies outside the {w}x{h} image")
-    return b
 
 
 # --------------------------------------------------------------------------------------- user-given datasets

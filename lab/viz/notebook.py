@@ -21,25 +21,28 @@ from lab.config import RunConfig
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_ENV = "LAB_RESULTS"
 
-# Live runs in the notebooks. On a CPU (CI: 2 cores) a run is ~25 optimiser steps, about 15-30 s: enough to watch the
-# loss fall and the NME start to move, not to reach a useful model (the reference results are for that). With CUDA,
-# a run is ~300 steps on 1000 faces with a wider model, a few minutes. Synthetic faces are rendered on the fly
-# (~20-35 ms each), so the CUDA budget renders them in DataLoader workers.
-CPU_BUDGET = {"train_n": 96, "val_n": 16, "test_n": 16, "epochs": 4, "batch_size": 16, "synth_size": 96, "lr": 2e-3}
-CUDA_BUDGET = {"train_n": 1000, "val_n": 100, "test_n": 100, "epochs": 10, "batch_size": 32, "synth_size": 128,
+# Live runs in the notebooks. On a CPU a run is ~200 optimiser steps of 16 faces on a small model, 20-30 s with one
+# thread: the loss falls and the NME drops from ~80 % to 20-40 % — a model that has started to learn, not a good one
+# (the reference results are for that). With CUDA a run is 2000 faces x 12 epochs with a wider model, a few minutes.
+# Synthetic faces are rendered on the fly (a few ms each); the CUDA budget renders them in DataLoader workers.
+CPU_BUDGET = {"train_n": 768, "val_n": 16, "test_n": 16, "epochs": 4, "batch_size": 16, "synth_size": 96, "lr": 2e-3}
+CUDA_BUDGET = {"train_n": 2000, "val_n": 100, "test_n": 100, "epochs": 12, "batch_size": 32, "synth_size": 128,
                "lr": 1e-3, "workers": min(8, max((os.cpu_count() or 1) - 1, 0))}
-# Backbones per budget. The small hourglass (64 px input, 16 px maps) does ~5x more steps per CPU second than the
-# Laplace paper's RCN (80 px maps at stride 1), so the CPU runs use it for every heatmap loss.
+# Backbones per budget. The small hourglass (64 px input, 16 px maps) does several times more steps per CPU second
+# than the Laplace paper's RCN (80 px maps at stride 1), so the CPU runs use it for every heatmap loss.
 LIVE_MODELS = {
-    "hourglass": {"cpu": {"model": "hourglass", "width": 0.25, "model_kw": {"stacks": 1, "input_size": 64, "depth": 3}},
+    "hourglass": {"cpu": {"model": "hourglass", "width": 0.5, "model_kw": {"stacks": 1, "input_size": 64, "depth": 3}},
                   "cuda": {"model": "hourglass", "width": 1.0, "model_kw": {"stacks": 2}}},
     "rcn": {"cpu": {"model": "rcn", "width": 0.0625}, "cuda": {"model": "rcn", "width": 0.25}},
-    "regressor": {"cpu": {"model": "regressor", "width": 0.25}, "cuda": {"model": "regressor", "width": 1.0}},
+    "regressor": {"cpu": {"model": "regressor", "width": 0.5}, "cuda": {"model": "regressor", "width": 1.0}},
 }
 
 
-def setup(seed: int = 0) -> None:
-    """Seed numpy and torch, and draw figures inline (Agg when no IPython kernel is around)."""
+def setup(seed: int = 0, threads: int | None = 1) -> None:
+    """Seed numpy and torch, draw figures inline (Agg when no IPython kernel is around) and set torch's CPU threads.
+
+    threads=1 (default): the live runs are small, and on a shared CPU (CI, several kernels) torch's OpenMP threads
+    spin-wait for each other and run several times slower than one thread; None keeps torch's default."""
     import matplotlib
 
     try:
@@ -54,6 +57,8 @@ def setup(seed: int = 0) -> None:
         matplotlib.use("Agg")
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def results_dir(path: str | Path | None = None) -> Path:
@@ -61,20 +66,21 @@ def results_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(RESULTS_ENV) or REPO / "results").expanduser()
 
 
-def pick_budget(model: str = "hourglass", cuda: bool | None = None, **overrides: Any) -> dict:
+def pick_budget(model: str = "hourglass", cuda: bool | None = None, cpu: dict | None = None, **overrides: Any) -> dict:
     """RunConfig fields for a live run: the CPU budget and a small `model` ("hourglass", "rcn", "regressor"), or,
-    when a CUDA device is present (or cuda=True), the CUDA budget and a wider model; `overrides` on top."""
+    when a CUDA device is present (or cuda=True), the CUDA budget and a wider model; `overrides` on top, and
+    `cpu` (a dict of fields) on top of those on the CPU budget only (e.g. a smaller run for a costlier method)."""
     if model not in LIVE_MODELS:
         raise ValueError(f"pick_budget: unknown live model {model!r}; valid: {', '.join(LIVE_MODELS)}")
     use_cuda = torch.cuda.is_available() if cuda is None else bool(cuda)
     kind = "cuda" if use_cuda else "cpu"
     budget = CUDA_BUDGET if use_cuda else CPU_BUDGET
-    return {**budget, **LIVE_MODELS[model][kind], "device": kind, **overrides}
+    return {**budget, **LIVE_MODELS[model][kind], "device": kind, **overrides, **({} if use_cuda else cpu or {})}
 
 
-def live_config(name: str, loss: str, model: str = "hourglass", **fields: Any) -> RunConfig:
-    """A RunConfig for a notebook's live run: pick_budget(model) with `fields` (loss_kw, decoder, ...) on top."""
-    return RunConfig(name=name, loss=loss, **pick_budget(model, **fields))
+def live_config(name: str, loss: str, model: str = "hourglass", cpu: dict | None = None, **fields: Any) -> RunConfig:
+    """A RunConfig for a notebook's live run: pick_budget(model, cpu=cpu) with `fields` (loss_kw, decoder, ...)."""
+    return RunConfig(name=name, loss=loss, **pick_budget(model, cpu=cpu, **fields))
 
 
 class LivePlot:
@@ -296,6 +302,60 @@ def show_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2), 
     return fig
 
 
+def contour_alignment(pred: dict, min_group: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """For every visible contour point of a prediction dict (cov (N, K, 2, 2), gt (N, K, 2), visible (N, K)):
+    |cos| between the major axis of the predicted covariance and the ground-truth contour tangent, and the
+    anisotropy sqrt(l2 / l1). Contour points: members of the scheme's groups with >= min_group points.
+    Returns two (M,) arrays."""
+    from lab.data.label_noise import contour_tangents
+    from lab.schema import get_scheme
+
+    gt, cov, vis = pred["gt"], pred["cov"], pred["visible"].astype(bool)
+    scheme = get_scheme(gt.shape[1])
+    on_contour = np.zeros(gt.shape[1], bool)
+    for idx in scheme.groups.values():
+        if len(idx) >= min_group:
+            on_contour[list(idx)] = True
+    tangents = np.stack([contour_tangents(g, scheme) for g in gt])  # (N, K, 2)
+    values, vectors = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, -1, -2)))
+    major = vectors[..., :, 1]
+    keep = vis & on_contour[None, :] & (np.linalg.norm(tangents, axis=-1) > 0)
+    cos = np.abs((major * tangents).sum(-1))[keep]
+    ratio = np.sqrt(np.clip(values[..., 1], 0, None) / np.clip(values[..., 0], 1e-12, None))[keep]
+    return cos, ratio
+
+
+def contour_alignment_figure(run_map: dict, subset: str = "common", only: Sequence[str] | None = None):
+    """Histograms of contour_alignment for runs {name: Run} (heatmap runs only; `only` picks names).
+    Returns the figure, or None when no run qualifies."""
+    import matplotlib.pyplot as plt
+
+    chosen = {n: r for n, r in run_map.items() if (only is None or n in only)}
+    data = {}
+    for name, run in chosen.items():
+        pred = run.predictions.get(subset, {})
+        if "cov" in pred:
+            data[name] = contour_alignment(pred)
+    if not data:
+        return None
+    fig, (ax_c, ax_a) = plt.subplots(1, 2, figsize=(12, 3.6))
+    for name, (cos, ratio) in data.items():
+        ax_c.hist(cos, bins=20, range=(0, 1), histtype="step", lw=2, density=True,
+                  label=f"{name} (mean {cos.mean():.2f})")
+        ax_a.hist(np.log2(ratio), bins=30, range=(0, 4), histtype="step", lw=2, density=True,
+                  label=f"{name} (median {np.median(ratio):.2f})")
+    ax_c.axhline(1.0, color="k", ls=":", lw=1, label="uniform (random direction)")
+    ax_c.set(xlabel="|cos(major axis, contour tangent)|", ylabel="density", title="alignment with the contour")
+    ax_a.set(xlabel="log2 anisotropy  sqrt(λ2 / λ1)", ylabel="density", title="anisotropy of the predicted maps")
+    for ax in (ax_c, ax_a):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"contour points, {subset} test faces", fontsize=10)
+    fig.tight_layout()
+    plt.show()
+    return fig
+
+
 # ------------------------------------------------------------------------------------- claims vs measurements
 
 def experiment_runs(name: str, results: str | Path | None = None):
@@ -376,13 +436,13 @@ def sweep_figure(name: str, results: str | Path | None = None):
     Returns the figure, or None (with no output) when the experiment has no sweep or its runs are missing."""
     import matplotlib.pyplot as plt
 
-    from lab.reproduce import _sweep_frame
+    from lab.reproduce import sweep_frame
     from lab.viz.sweeps import line_plot
 
     exp, found, missing = experiment_runs(name, results)
     if not exp.sweep or missing:
         return None
-    df = _sweep_frame(exp, results_dir(results))
+    df = sweep_frame(exp, results_dir(results))
     fig = line_plot(df[df.subset == "full"], x="x", y="nme", group="group", xlabel=exp.sweep["label"],
                     ylabel="NME (% inter-ocular), full", title=f"{exp.name} (reference runs)",
                     log_x=exp.sweep.get("log_x", False))

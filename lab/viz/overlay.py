@@ -14,12 +14,13 @@ coordinate is (x, y) in image pixels, pixel-centre convention (DESIGN.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
 GT_COLOUR = "#2ca02c"
+BOX_COLOUR = "#ffd700"
 RUN_COLOURS = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22")
 DECODER_SYMBOLS = {"argmax": "x", "soft_argmax": "diamond", "barycenter": "triangle"}
 _PLOTLY_SYMBOLS = {"circle": "circle", "x": "x-thin", "diamond": "diamond-open", "triangle": "triangle-up-open",
@@ -70,6 +71,18 @@ def laplace_shape(mean: np.ndarray, scale: np.ndarray, n_sigma: float = 1.0, kin
     if kind == "ellipse":
         return ellipse_points(mean, np.diag(np.square(half)), 1.0)
     raise ValueError(f"unknown Laplace shape {kind!r}; valid: box, ellipse")
+
+
+def zoom_window(points: np.ndarray, min_half: float, margin: float = 1.25) -> tuple[float, float, float]:
+    """(x, y, half) of a square view framing every finite point of points (N, 2) (e.g. one landmark's ground truth
+    and each run's prediction) with `margin`, at least min_half on each side of the centre."""
+    xy = np.asarray(points, np.float64).reshape(-1, 2)
+    xy = xy[np.all(np.isfinite(xy), axis=1)]
+    if len(xy) == 0:
+        raise ValueError("zoom_window needs at least one finite point")
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    centre = (lo + hi) / 2.0
+    return float(centre[0]), float(centre[1]), float(max(min_half, margin * (hi - lo).max() / 2.0))
 
 
 def join_polylines(lines: Sequence[np.ndarray]) -> np.ndarray:
@@ -158,7 +171,8 @@ class Layer:
 
 @dataclass
 class OverlayOptions:
-    """What face_layers draws. landmark: None = all landmarks, else one index. n_sigma scales the ellipses."""
+    """What face_layers draws. landmark: None = all landmarks, else one index. n_sigma scales the ellipses and
+    Laplace boxes; names label the hover text; box draws the face box the first run cropped from."""
 
     gt: bool = True
     points: bool = True
@@ -170,6 +184,7 @@ class OverlayOptions:
     landmark: int | None = None
     n_sigma: float = 1.0
     names: Sequence[str] | None = None
+    box: bool = False
 
 
 def _selected(k: int, landmark: int | None) -> np.ndarray:
@@ -224,6 +239,11 @@ def face_layers(gt: np.ndarray | None, visible: np.ndarray | None, preds: Mappin
     for i, (name, pred) in enumerate(preds.items()):
         colour = (colours or {}).get(name, run_colour(i))
         layers += _run_layers(name, pred, colour, idx, gt_arr, visible, opt)
+    if opt.box and preds and "box" in next(iter(preds.values())):
+        x0, y0, x1, y1 = np.asarray(next(iter(preds.values()))["box"], np.float64)
+        layers.insert(0, Layer("face box", "lines", box_points([(x0 + x1) / 2, (y0 + y1) / 2],
+                                                               [(x1 - x0) / 2, (y1 - y0) / 2]),
+                               BOX_COLOUR, dash="dash", width=1.5, group="face box"))
     if opt.gt and gt_arr is not None:
         layers.append(Layer("ground truth", "markers", gt_arr[idx], GT_COLOUR, size=7,
                             hover=_labels(idx, opt.names, "GT"), group="ground truth"))
@@ -257,10 +277,10 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
         xy = np.asarray(layer.xy, np.float64).reshape(-1, 2)
         common = dict(x=xy[:, 0], y=xy[:, 1], name=layer.name, legendgroup=layer.group)
         if layer.kind == "lines":
-            fig.add_trace(go.Scattergl(mode="lines", line=dict(color=layer.colour, width=layer.width,
+            fig.add_trace(go.Scatter(mode="lines", line=dict(color=layer.colour, width=layer.width,
                                                                 dash=layer.dash), hoverinfo="skip", **common))
         else:
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 mode="markers", marker=dict(color=layer.colour, size=layer.size,
                                             symbol=_PLOTLY_SYMBOLS[layer.symbol],
                                             line=dict(width=1.5, color=layer.colour)),
@@ -276,14 +296,24 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
     return fig
 
 
-def recolour_traces(fig, colours: Mapping[str, str]):
+DECODER_DASHES = {"argmax": "solid", "soft_argmax": "dot", "barycenter": "dash"}
+
+
+def recolour_traces(fig, colours: Mapping[str, str], dashes: Mapping[str, str] | None = None):
     """Give each trace of a plotly figure whose name starts with a run name that run's colour (so the CED and
-    sweep plots use the face overlay's colours); returns the figure."""
+    robustness plots use the face overlay's colours), and the dash of `dashes` whose key ends its name (e.g. the
+    decoder of "run + barycenter"); returns the figure."""
     for trace in fig.data:
         name = trace.name or ""
         match = max((r for r in colours if name == r or name.startswith(r + " ")), key=len, default=None)
-        if match is not None:
-            trace.update(line=dict(color=colours[match]))
+        style = {} if match is None else {"color": colours[match]}
+        dash = next((d for key, d in (dashes or {}).items() if name.endswith(key)), None)
+        if dash is not None:
+            style["dash"] = dash
+        if style:
+            trace.update(line=style)
+        if "color" in style:
+            trace.update(marker=dict(color=style["color"]))
     return fig
 
 

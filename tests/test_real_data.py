@@ -1,0 +1,66 @@
+"""Real 300-W-format faces end to end (the shared LFPW folder when present) and `predict` on any photo."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lab.__main__ import main
+from lab.config import RunConfig
+from lab.data.formats import parse_pts
+from lab.data.sources import open_splits, split_indices
+from lab.train import train
+
+LFPW = Path(os.environ.get("LAB_LFPW", Path(__file__).resolve().parents[2] / "shared/data/lfpw-train"))
+needs_lfpw = pytest.mark.skipif(not LFPW.is_dir(), reason=f"real LFPW faces not found at {LFPW} (set LAB_LFPW)")
+
+
+def test_split_is_deterministic_and_disjoint():
+    a = split_indices(805, 0.1, seed=3)
+    assert a == split_indices(805, 0.1, seed=3)
+    train_idx, val_idx = a
+    assert len(val_idx) == 81 and not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 805
+    assert a != split_indices(805, 0.1, seed=4)
+
+
+@needs_lfpw
+def test_tiny_real_train_eval_round(tmp_path):
+    cfg = RunConfig(name="real", data=f"300w:{LFPW}", train_n=32, val_fraction=0.02, width=0.0625, loss="laplace_kl",
+                    epochs=1, batch_size=16, device="cpu", threads=1)
+    splits = open_splits(cfg)
+    assert len(splits.train) == 32 and len(splits.val) == 17 and splits.num_points == 68
+    assert set(splits.notes["val_files"]).isdisjoint(splits.notes["train_files"])
+    run = train(cfg, tmp_path, progress=False, log=lambda _: None)
+    m = run.metrics["subsets"]["val"]
+    assert m["n"] == 17 and np.isfinite(m["nme_inter_ocular"])
+    preds = run.predictions["val"]
+    assert preds["points"].shape == (17, 68, 2)
+    # ground truth in the predictions is the file's 0-based points
+    first = sorted(splits.notes["val_files"])[0]
+    assert any(np.allclose(g, parse_pts(first.split(":")[0])) for g in preds["gt"])
+
+
+def test_predict_writes_pts_and_overlay(tmp_path, capsys):
+    run = train(RunConfig(name="p", width=0.0625, loss="l2", train_n=16, val_n=8, test_n=8, epochs=1, batch_size=8,
+                          device="cpu", threads=1, synth_size=96), tmp_path, progress=False, log=lambda _: None)
+    from lab.data.synthetic import SyntheticFaces
+
+    face = SyntheticFaces("common", n=1, size=200)[0]
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(face.image, cv2.COLOR_RGB2BGR))
+    assert main(["predict", "--run", str(run.path), str(photo), "--box", *map(str, face.box), "--out", str(tmp_path / "o")]) == 0
+    pts = parse_pts(tmp_path / "o" / "photo.pts")
+    assert pts.shape == (68, 2) and np.all(np.isfinite(pts))
+    # the written points are inside the crop around the box the user gave
+    x0, y0, x1, y1 = face.box
+    side = 1.25 * max(x1 - x0, y1 - y0)
+    assert np.all(np.abs(pts - [(x0 + x1) / 2, (y0 + y1) / 2]) <= side / 2 + 1)
+    assert cv2.imread(str(tmp_path / "o" / "photo_landmarks.png")).shape[:2] == (200, 200)
+    assert main(["predict", "--run", str(run.path), str(photo), "--box", "10", "10", "5", "50"]) == 2
+    assert "x1 > x0" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert main(["predict", "--run", str(run.path), str(tmp_path / "bad.png")]) == 2
+    assert "bad.png" in capsys.readouterr().err
