@@ -214,7 +214,7 @@ def test_fast_rcn_matches_eval(width, bottom, mode):
 
 
 def test_fast_defaults():
-    assert default_modes(4) == ("s2d",) * 4 and default_modes(64) == ("polyphase",) * 4
+    assert default_modes(8) == ("s2d",) * 4 and default_modes(64) == ("polyphase",) * 4
     assert isinstance(keep_freed_memory(), bool)
     m = build_model("rcn", width=1 / 16).eval()
     assert optimize_for_inference(m).module.modes == default_modes(4)

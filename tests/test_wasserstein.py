@@ -65,7 +65,8 @@ def window_target_on_grid(g, size, sigma, truncate):
 def test_closed_form_is_the_squared_shift_when_s_equals_sigma2_identity():
     sigma = 1.7
     cov = sigma ** 2 * torch.eye(2, dtype=D)
-    assert w2_isotropic(t([3.0, -1.0]), cov, t([0.5, 1.0]), sigma).item() == pytest.approx(2.5 ** 2 + 2.0 ** 2, abs=1e-9)
+    value = w2_isotropic(t([3.0, -1.0]), cov, t([0.5, 1.0]), sigma).item()
+    assert value == pytest.approx(2.5 ** 2 + 2.0 ** 2, abs=1e-9)
 
 
 def test_closed_form_hand_value_shifted_anisotropic():

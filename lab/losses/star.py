@@ -22,6 +22,10 @@ eigenvalue, the official "normal" direction) is divided by sqrt(l1 + eps), u2 ("
 sqrt(l2 + eps). The official code indexes `evectors[:, :, 0]` (a row); CPU LAPACK returns a symmetric reflection
 for 2x2 matrices, so that row equals the first column: we index columns explicitly.
 
+Deviations (guards only): the official normalisation divides by clamp(sum H, 1e-6) and its unbiased denominator is
+V1 - V2/V1 with 1e-5 added to V1 = sum P and V2 = sum P^2; we use P = normalize(H, "relu") and 1 - sum P^2
+(clamped at 1e-6, as heatmaps.moments) -- equal for non-negative maps up to ~1e-5 relative.
+
 Guards: l1, l2 are clamped at 0 before `+ eps` (Sigma is PSD up to rounding). Near isotropy (l1 == l2) the
 eigenvectors are arbitrary: the closed form falls back to the axes when the eigenvalue gap is exactly zero, so
 value and gradient stay finite. While both projections are inside the quadratic zone (|u . e| < s) the sum

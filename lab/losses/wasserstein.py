@@ -21,11 +21,17 @@ cost |q - t|^2 in px^2; `reg` (epsilon) in px^2. The value is the KL-regularised
 
 (the dual value at POT's log-scalings u, v; >= 0 and -> exact W2^2 as eps -> 0). Its gradient with respect to
 the predicted map is the envelope-theorem one: u, v are the solver's converged potentials, held fixed, so no
-backward pass runs through the Sinkhorn iterations. Cost: O(iterations * N * h*w * (2r+1)^2) time and
-O(chunk * h*w * (2r+1)^2) memory for N visible landmarks (chunked); with 64x64 maps and sigma = 1.5 that is
-4096 x 169 per landmark per half-iteration, 100s to 1000s of times a heatmap MSE -- a reference, not a fast path.
+backward pass runs through the Sinkhorn iterations. Entropic bias: 0 <= OT_eps - W2^2 <= eps min(H(a), H(b))
+(about 2.5 px^2 at eps = 1 px^2 on the tests' 12x12 case, shrinking ~linearly with eps; iterations grow ~1/eps).
 The self-transport terms of the debiased Sinkhorn divergence are not included (OT(a, a) would be a dense
 h*w x h*w problem), so the minimiser over a of OT_eps(., b) is a slightly sharpened b for eps > 0.
+
+Cost: O(iterations * N * h*w * (2r+1)^2) time, O(chunk * h*w * (2r+1)^2) memory for N visible landmarks; with
+64x64 maps and sigma = 1.5 that is 4096 x 169 entries per landmark per half-iteration, and a mid-training map
+needs ~560 iterations at eps = 1 px^2: ~5 s per landmark on one CPU core (hours for a 32 x 68 batch, ~1e5 x
+heatmap MSE; see benchmarks/losses.py). A reference for small experiments or a GPU, not a CPU training loss. POT
+has no separable (convolutional) OT distance for images and geomloss's grid solver needs KeOps; a separable,
+epsilon-scaled Sinkhorn would cost h*w*(h+w) per step and far fewer steps, but would be our own solver.
 
 Both are evaluated with the barycenter decoder (local window around the argmax), as the paper proposes.
 """
@@ -100,7 +106,7 @@ def grid_cost(size: tuple[int, int], xs: Tensor, ys: Tensor) -> Tensor:
     return cost.reshape(n, h * w, -1)
 
 
-def _plogp_gap(mass: Tensor, log_scaling: Tensor) -> Tensor:
+def _dual_term(mass: Tensor, log_scaling: Tensor) -> Tensor:
     """sum_i m_i (s_i - log m_i) over the last dim, 0 where m_i = 0 (there s_i - log m_i is finite but -inf - -inf)."""
     pos = mass > 0
     gap = torch.where(pos, log_scaling - torch.log(torch.where(pos, mass, torch.ones_like(mass))), 0.0)
@@ -119,7 +125,7 @@ def sinkhorn_cost(a: Tensor, b: Tensor, cost: Tensor, reg: float, max_iter: int 
     res = solve_batch(cost.detach(), reg=reg, a=a.detach(), b=b.detach(), max_iter=max_iter, tol=tol,
                       method="log_sinkhorn", reg_type="kl", grad="detach")
     u, v = (p.detach() for p in res.potentials)
-    return reg * (_plogp_gap(a, u) + _plogp_gap(b, v))
+    return reg * (_dual_term(a, u) + _dual_term(b, v))
 
 
 def w2_sinkhorn_values(p: Tensor, target: Tensor, sigma: float, reg: float, truncate: float = 4.0,
@@ -181,14 +187,15 @@ class W2SinkhornLoss(nn.Module):
     def forward(self, heatmaps: Tensor, target: Tensor, visible: Tensor | None = None) -> Tensor:
         check_heatmaps(heatmaps, target)
         bsz, k, h, w = heatmaps.shape
-        p = normalize(heatmaps, "relu").reshape(bsz * k, h, w)
-        g = target.to(heatmaps.dtype).reshape(bsz * k, 2)
         keep = torch.ones(bsz * k, dtype=torch.bool, device=heatmaps.device) if visible is None \
             else visible.to(device=heatmaps.device, dtype=torch.bool).reshape(-1)
-        values = heatmaps.new_zeros(bsz * k)
-        solved = w2_sinkhorn_values(p[keep], g[keep], self.sigma, self.reg, self.truncate, self.max_iter,
-                                    self.tol, self.chunk_elements)
-        values = values.masked_scatter(keep, solved) + 0.0 * p.sum()  # keeps a grad_fn when nothing is visible
+        if not bool(keep.any()):
+            return heatmaps.sum() * 0.0  # nothing visible: zero with a grad_fn
+        p = normalize(heatmaps.reshape(bsz * k, h, w)[keep], "relu")  # only the visible maps are solved
+        g = target.to(heatmaps.dtype).reshape(bsz * k, 2)[keep]
+        solved = w2_sinkhorn_values(p, g, self.sigma, self.reg, self.truncate, self.max_iter, self.tol,
+                                    self.chunk_elements)
+        values = heatmaps.new_zeros(bsz * k).masked_scatter(keep, solved)
         return masked_mean(values.view(bsz, k), visible)
 
     def extra_repr(self) -> str:

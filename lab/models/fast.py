@@ -77,6 +77,24 @@ def space_to_depth_weight(w: torch.Tensor) -> torch.Tensor:
     return out.reshape(4 * O, 4 * I, 3, 3)
 
 
+def strided_stem_weight(w: torch.Tensor) -> torch.Tensor:
+    """3x3 kernel (O, I, 3, 3) at full resolution -> (4*O, I, 4, 4) kernel for a stride-2, padding-1 conv whose output
+    channel ph*O + o (ph = 2p + q, phase-major) is the full-resolution output of channel o at pixel (2i+p, 2j+q)."""
+    O, I, k, _ = w.shape
+    if k != 3:
+        raise ValueError(f"strided stem needs a 3x3 kernel, got {k}x{k}")
+    out = w.new_zeros(2, 2, O, I, 4, 4)
+    for p in range(2):
+        for q in range(2):
+            out[p, q, :, :, p:p + 3, q:q + 3] = w
+    return out.reshape(4 * O, I, 4, 4)
+
+
+def phase_major(w: torch.Tensor, groups: int = 4) -> torch.Tensor:
+    """Reorder input channels of a kernel (O, C*4, ...) from c*4 + ph (pixel_unshuffle order) to ph*C + c."""
+    return w.unflatten(1, (-1, groups)).transpose(1, 2).flatten(1, 2)
+
+
 def _mkldnn_pointwise() -> Callable | None:
     """oneDNN conv with a fused post-op (the kernel inductor's freezing emits), when this torch build has it."""
     try:
@@ -110,23 +128,25 @@ def _param(t: torch.Tensor, channels_last: bool = True) -> nn.Parameter:
                         else t.contiguous(), requires_grad=False)
 
 
-ONEDNN_MIN_MACS = 1_500_000  # below this many multiply-adds per call oneDNN's ~30 us set-up costs more than it saves
+ONEDNN_MIN_MACS = 3_000_000  # below this many multiply-adds per call oneDNN's ~30 us set-up costs more than it saves
 
 
 class _Conv(nn.Module):
-    """conv2d with fixed weights (+ LeakyReLU when `act`); stride 1, `padding` on each side.
+    """conv2d with fixed weights (+ LeakyReLU when `act`), `stride`, `padding` on each side.
 
     fused (eager, CPU, float32): convs of >= ONEDNN_MIN_MACS multiply-adds run oneDNN with the LeakyReLU fused as a
     post-op, on channels_last tensors; smaller ones run F.conv2d on NCHW tensors (PyTorch's direct/im2col kernel),
     which costs 6-30 us where oneDNN's fixed per-call cost alone is 25-35 us (measured: 4->4 channels 3x3 on 10x10:
     9 vs 38 us; 20->32 on 40x40: 318 vs 203 us). Plain F.conv2d picks oneDNN only by input size, so batch-1 mid-size
-    convs took the slow path. Under torch.compile F.conv2d is always used so that inductor's own passes apply.
+    convs took the slow path. Under torch.compile the large convs go through F.conv2d with channels_last weights so
+    that inductor's freezing turns them into the same fused oneDNN call with prepacked weights.
     fused=False (the head): always F.conv2d on NCHW weights, the fastest for the memory-bound 1x1 head.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, padding: int, act: bool = True,
-                 fused: bool = True):
+                 fused: bool = True, stride: int = 1):
         super().__init__()
+        self.stride = stride
         self.weight = _param(weight, channels_last=fused)
         self.bias = None if bias is None else _param(bias)
         self.register_buffer("weight_nchw", weight.detach().clone().contiguous() if fused else None, persistent=False)
@@ -135,14 +155,14 @@ class _Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight
-        if (self.fused and x.device.type == "cpu" and x.dtype == torch.float32
-                and not torch.compiler.is_compiling()):
-            if _POINTWISE is not None and x.shape[0] * x.shape[2] * x.shape[3] * self.macs_per_pixel >= ONEDNN_MIN_MACS:
+        if self.fused and x.device.type == "cpu" and x.dtype == torch.float32:
+            if x.shape[0] * x.shape[2] * x.shape[3] * self.macs_per_pixel // self.stride ** 2 < ONEDNN_MIN_MACS:
+                x, weight = x.contiguous(), self.weight_nchw
+            elif _POINTWISE is not None and not torch.compiler.is_compiling():
                 act = "leaky_relu" if self.act else "none"
                 return _POINTWISE(x.contiguous(memory_format=torch.channels_last), weight, self.bias,
-                                  [self.padding] * 2, [1, 1], [1, 1], 1, act, [LEAK] if self.act else [], "")
-            x, weight = x.contiguous(), self.weight_nchw
-        x = F.conv2d(x, weight, self.bias, padding=self.padding)
+                                  [self.padding] * 2, [self.stride] * 2, [1, 1], 1, act, [LEAK] if self.act else [], "")
+        x = F.conv2d(x, weight, self.bias, stride=self.stride, padding=self.padding)
         return F.leaky_relu(x, LEAK, inplace=True) if self.act else x
 
 
@@ -153,11 +173,11 @@ def _from(conv: nn.Conv2d, act: bool = True, fused: bool = True) -> _Conv:
 class _Fuse(nn.Module):
     """One RCN decoder level: LReLU(conv_kxk(cat(up2x(a), skip))) in mode direct | polyphase | s2d; (B, 2C, h, w)."""
 
-    def __init__(self, conv: nn.Conv2d, c_up: int, mode: str, skip_unshuffled: bool = False):
+    def __init__(self, conv: nn.Conv2d, c_up: int, mode: str, skip_phase_major: bool = False):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown level mode {mode!r}; valid: {', '.join(MODES)}")
-        self.mode, self.skip_unshuffled = mode, skip_unshuffled
+        self.mode, self.skip_phase_major = mode, skip_phase_major
         w, b = conv.weight, conv.bias
         if mode == "direct":
             self.conv = _from(conv)
@@ -165,7 +185,8 @@ class _Fuse(nn.Module):
             self.up = _Conv(polyphase_weight(w[:, :c_up]), None, 1, act=False)
             self.skip = _Conv(w[:, c_up:], b, conv.padding[0], act=False)
         else:
-            weight = torch.cat([polyphase_weight(w[:, :c_up]), space_to_depth_weight(w[:, c_up:])], dim=1)
+            skip_w = space_to_depth_weight(w[:, c_up:])
+            weight = torch.cat([polyphase_weight(w[:, :c_up]), phase_major(skip_w) if skip_phase_major else skip_w], 1)
             self.conv = _Conv(weight, b.repeat_interleave(4), 1)
 
     def forward(self, a: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -174,15 +195,15 @@ class _Fuse(nn.Module):
         if self.mode == "polyphase":
             y = self.skip(skip).add_(F.pixel_shuffle(self.up(a), 2))
             return F.leaky_relu(y, LEAK, inplace=True)
-        skip = skip if self.skip_unshuffled else F.pixel_unshuffle(skip, 2)
+        skip = skip if self.skip_phase_major else F.pixel_unshuffle(skip, 2)
         return F.pixel_shuffle(self.conv(torch.cat([a, skip], dim=1)), 2)
 
 
 def default_modes(channels: int) -> tuple[str, ...]:
     """Decoder level modes (10, 20, 40, 80 px) for base width C, the fastest measured here at batch 1 and 8:
-    all s2d for C <= 4 (width 1/16), s2d at 10 and 20 px and polyphase at 40 and 80 px for C <= 16, else polyphase
-    (full width, batch 8, one thread: 384 ms polyphase vs 508 s2d vs 542 direct)."""
-    if channels <= 4:
+    all s2d for C <= 8 (widths 1/16, 1/8), s2d at 10 and 20 px and polyphase at 40 and 80 px for C <= 16, else
+    polyphase (full width, batch 8, one thread: 384 ms polyphase vs 508 s2d vs 542 direct)."""
+    if channels <= 8:
         return ("s2d",) * 4
     return ("s2d", "s2d", "polyphase", "polyphase") if channels <= 16 else ("polyphase",) * 4
 
@@ -191,8 +212,9 @@ class RCNInference(nn.Module):
     """Eval-only RCN with the same outputs as `rcn.eval()`; forward(x (B, 3, S, S)) -> [(B, K, S, S)].
 
     modes: per decoder level (10, 20, 40, 80 px at S = 80), one of "direct", "polyphase", "s2d" (module docstring).
-    When the last level is "s2d", encoder stage 1 runs space-to-depth too: conv3x3 on pixel_unshuffle(x) gives its
-    output already unshuffled (what that level consumes), and its 2x2 max-pool is a max over the 4 phase channels.
+    When the last level is "s2d", encoder stage 1 runs space-to-depth too, as one stride-2 4x4 conv whose 4C output
+    channels are the 4 phases of its full-resolution output (what that level consumes, no pixel_unshuffle), and its
+    2x2 max-pool is a max over the 4 phase blocks.
     """
 
     def __init__(self, rcn: RCN, modes: Sequence[str] | None = None):
@@ -209,10 +231,10 @@ class RCNInference(nn.Module):
         self.s2d_stem = modes[3] == "s2d"
         first = rcn.encoder[0][0]
         self.encoder = nn.ModuleList(
-            [_Conv(space_to_depth_weight(first.weight), first.bias.repeat_interleave(4), 1) if self.s2d_stem
+            [_Conv(strided_stem_weight(first.weight), first.bias.repeat(4), 1, stride=2) if self.s2d_stem
              else _from(first)] + [_from(stage[0]) for stage in rcn.encoder[1:]])
         self.bottom = nn.Sequential(*(_from(m) for m in rcn.bottom if isinstance(m, nn.Conv2d)))
-        self.fuse = nn.ModuleList(_Fuse(f[0], c, mode, skip_unshuffled=self.s2d_stem and i == 3)
+        self.fuse = nn.ModuleList(_Fuse(f[0], c, mode, skip_phase_major=self.s2d_stem and i == 3)
                                   for i, (f, mode) in enumerate(zip(rcn.fuse, modes)))
         self.reduce = nn.ModuleList(_from(r[0]) for r in rcn.reduce)
         self.head = _from(rcn.head, act=False, fused=False)
@@ -220,10 +242,10 @@ class RCNInference(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []
         for i, conv in enumerate(self.encoder):
-            if i == 0 and self.s2d_stem:  # (B, 4C, S/2, S/2), channel c*4 + phase; pool = max over phases
-                x = conv(F.pixel_unshuffle(x, 2))
+            if i == 0 and self.s2d_stem:  # (B, 4C, S/2, S/2), channel phase*C + c; pool = max over the phases
+                x = conv(x)
                 skips.append(x)
-                x = x.unflatten(1, (-1, 4)).amax(2).contiguous(memory_format=torch.channels_last)
+                x = x.unflatten(1, (4, -1)).amax(1)
                 continue
             x = conv(x)
             skips.append(x)
