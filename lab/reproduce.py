@@ -242,6 +242,39 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
     return write_text_atomic(results / "SUMMARY.md", "\n".join(lines))
 
 
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README.md") -> bool:
+    """Replace the README's results block (between the markers) with the verdicts and the all-methods table of
+    `results`; only for the repository's own results/ folder. Returns whether the README changed."""
+    if results.resolve() != (readme.parent / "results").resolve() or not readme.is_file():
+        return False
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    from lab.compare import comparison_table
+
+    exps = load_experiments()
+    rows = []
+    for exp in exps:
+        for v in verdicts(exp, results):
+            mark = "yes" if v["reproduced"] else ("not measured yet" if np.isnan(v["value_better"] + v["value_than"]) else "no")
+            rows.append({"experiment": exp.name, "expected": f"{v['better']} < {v['than']}", "metric": v["metric"],
+                         "subset": v["subset"], "measured": f"{v['value_better']:.4f} vs {v['value_than']:.4f}",
+                         "reproduced": mark})
+    done, _ = runs.list_runs(results)
+    table = comparison_table(done)
+    full = table[table.subset.isin(["full", "val"])].drop(columns=["decoder", "subset"]) if len(table) else table
+    block = "\n".join([README_START, "", "Did each paper's direction reproduce on the synthetic benchmark?", "",
+                       _md_table(pd.DataFrame(rows)), "", "Every reference run on the full test set (common + challenge):",
+                       "", _md_table(full), "", README_END])
+    new = text[: text.index(README_START)] + block + text[text.index(README_END) + len(README_END):]
+    if new != text:
+        write_text_atomic(readme, new)
+    return new != text
+
+
 def reproduce(results: str | Path = "results", quick: bool = False, only: list[str] | None = None,
               device: str | None = None, workers: int = 0, progress: bool = True,
               log: Callable[[str], None] = print) -> Path:
@@ -268,4 +301,6 @@ def reproduce(results: str | Path = "results", quick: bool = False, only: list[s
     wall["total"] = time.perf_counter() - t0
     path = write_summary(exps, results, quick, wall)
     log(f"wrote {path}")
+    if not quick and not only and update_readme(results):
+        log("updated the results block of README.md")
     return path

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from lab.models import (MODELS, build_discriminator, build_model, load_model_state, model_from_state,
                         model_summary)
-from lab.models.fast import (RCNInference, default_modes, keep_freed_memory, optimize_for_inference,
-                             polyphase_weight, space_to_depth_weight)
+from lab.models.fast import (RCNInference, default_modes, keep_freed_memory, optimize_for_inference, phase_major,
+                             polyphase_weight, space_to_depth_weight, strided_stem_weight)
 
 WIDTHS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 PAPER_MB = (0.076, 0.162, 0.507, 1.919, 7.496)  # Laplace paper Table 3, widths 1/16 .. 1
@@ -195,6 +195,13 @@ def test_polyphase_and_space_to_depth_identities():
         assert torch.allclose(via, direct)
     with pytest.raises(ValueError):
         polyphase_weight(torch.randn(1, 1, 7, 7))
+    # stride-2 4x4 conv = the 4 phases of a full-resolution 3x3 conv, phase-major (ph * O + o)
+    w3 = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    full = F.conv2d(s, w3, padding=1)
+    phases = F.conv2d(s, strided_stem_weight(w3), stride=2, padding=1).unflatten(1, (4, 3))
+    for ph, (p, q) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        assert torch.allclose(phases[:, ph], full[:, :, p::2, q::2])
+    assert torch.equal(phase_major(torch.arange(8.0).view(1, 8)), torch.tensor([[0.0, 4, 1, 5, 2, 6, 3, 7]]))
 
 
 @pytest.mark.parametrize("width,bottom", [(1 / 16, 0), (0.5, 2)])
@@ -231,3 +238,12 @@ def test_fast_generic_model_matches_eval():
         ref = m(x)
     out = optimize_for_inference(m, compile=False)(x)
     assert len(out) == 2 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(out, ref))
+
+
+def test_unknown_model_argument_is_named():
+    import pytest
+
+    from lab.models import build_model
+
+    with pytest.raises(ValueError, match=r"'rcn' has no argument\(s\) stacks; valid: .*input_size"):
+        build_model("rcn", stacks=1)

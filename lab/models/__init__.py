@@ -4,9 +4,11 @@ Every model has `input_size` (S), `stride` (input px per heatmap px), `num_point
 "coords"), `config` (its constructor arguments with "name", so `build_model(**model.config)` rebuilds it) and
 `forward(x (B, 3, S, S)) -> list[tensor]`: heatmap models return [(B, K, S/stride, S/stride), ...] (the last is the
 final prediction; the hourglass returns one per stack), coordinate models [(B, K, 2)] in heatmap pixels.
+`optimize_for_inference(model)` (lab/models/fast.py) gives an eval-only callable with the same outputs, faster.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping
 
 import torch
@@ -16,6 +18,7 @@ from lab.models.discriminator import PatchDiscriminator
 from lab.models.hourglass import StackedHourglass
 from lab.models.rcn import RCN
 from lab.models.regressor import CoordRegressor
+from lab.models.fast import optimize_for_inference
 
 MODELS: dict[str, type[nn.Module]] = {"rcn": RCN, "hourglass": StackedHourglass, "regressor": CoordRegressor}
 STATE_KEYS = ("model", "state_dict", "model_state")  # where a checkpoint dict may keep the weights
@@ -26,6 +29,10 @@ def build_model(name: str, num_points: int = 68, width: float = 1.0, **kw: Any) 
     """Instantiate registered model `name` ("rcn", "hourglass", "regressor") with K points and a width multiplier."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
+    accepted = set(inspect.signature(MODELS[name]).parameters) - {"num_points", "width"}
+    unknown = sorted(set(kw) - accepted)
+    if unknown:
+        raise ValueError(f"model {name!r} has no argument(s) {', '.join(unknown)}; valid: {', '.join(sorted(accepted))}")
     return MODELS[name](num_points=num_points, width=width, **kw)
 
 
@@ -103,4 +110,5 @@ def model_from_state(state: Mapping[str, Any], source: str = "<checkpoint>") -> 
 
 
 __all__ = ["MODELS", "build_model", "build_discriminator", "model_summary", "load_model_state", "model_from_state",
-           "config_mismatch", "RCN", "StackedHourglass", "CoordRegressor", "PatchDiscriminator"]
+           "config_mismatch", "optimize_for_inference", "RCN", "StackedHourglass", "CoordRegressor",
+           "PatchDiscriminator"]

@@ -1,28 +1,33 @@
 """Fast inference: `optimize_for_inference(model) -> callable`, same outputs as `model.eval()` (to ~1e-6 relative).
 
-What it does, and why (measured with benchmarks/inference.py on the lab's 2-core AMD EPYC, see its docstring):
-- eval-only copy: dropout removed, BN kept in eval; runs under `torch.inference_mode`, activations and weights in
-  channels_last (NHWC) memory, which oneDNN prefers.
-- CPU convs call oneDNN directly with LeakyReLU fused as a post-op (`torch.ops.mkldnn._convolution_pointwise`, the
-  kernel inductor's freezing pass emits). Plain F.conv2d sends small batch-1 convs to an im2col fallback that is
-  2-4x slower, and the separate LeakyReLU is one more pass over memory.
-- glibc is told to keep freed memory (`keep_freed_memory`): without it every eager call page-faulted its
-  activations back in (800 faults, ~1 ms of kernel time per RCN-1/8 image).
-- the RCN is rewritten exactly (`RCNInference`), with two identities that remove the nearest x2 upsampling:
+What it does, and why (measured on the lab's 2-core AMD EPYC with benchmarks/inference.py and micro-timings):
+- eval-only copy: dropout removed, BN kept in eval; runs under `torch.inference_mode`.
+- convs pick their kernel by size: >= ONEDNN_MIN_MACS multiply-adds run oneDNN directly with the LeakyReLU fused as
+  a post-op (`torch.ops.mkldnn._convolution_pointwise`, the kernel inductor's freezing pass emits) on channels_last
+  tensors; smaller ones run F.conv2d on NCHW tensors, because oneDNN costs 25-35 us per call before any arithmetic
+  (4->4 channels, 3x3 on 10x10: 38 us vs 9 us). Plain F.conv2d decides by input size alone, so batch-1 mid-size
+  convs fell to the slow im2col path and tiny ones to oneDNN's set-up cost.
+- glibc is told to keep freed memory (`keep_freed_memory`): without it eager calls page-faulted their activations
+  back in every time (800 minor faults and ~1 ms of kernel time per RCN-1/8 image).
+- the RCN is rewritten exactly (`RCNInference`) with identities that remove the nearest x2 upsampling:
   * polyphase: a KxK conv (K <= 5) on `upsample2x(a)` equals `pixel_shuffle(conv3x3(a, W'))`, W' (4*O, I, 3, 3)
     gathering for each of the 4 output phases the taps that land on each low-res pixel. The decoder's 5x5 conv on
     cat(up(a), skip) becomes conv5x5(skip) + pixel_shuffle(conv3x3(a)): 68 C^2 instead of 100 C^2 multiply-adds per
-    output pixel (-32 %); at full width this is 1.4x faster than the plain model.
+    output pixel (-32 %); at full width, batch 8, one thread: 384 ms vs 546 ms for the plain model.
   * space-to-depth (`s2d`): a whole level at half resolution, `pixel_shuffle(conv3x3(cat(a, pixel_unshuffle(skip)),
-    W''))`, W'' (8C, 5C, 3, 3): 90 C^2 per pixel but 4x the channels, which vectorises far better when C is 4..8;
-    with the 80 px level in s2d, encoder stage 1 runs s2d too (its max-pool becomes a max over the 4 phases).
+    W''))`, W'' (8C, 5C, 3, 3): 90 C^2 per pixel but 4x the channels, which vectorises far better when C is 4..8.
+    With the 80 px level in s2d, encoder stage 1 becomes one stride-2 4x4 conv that emits the 4 phases of its output
+    (no pixel_unshuffle), and its 2x2 max-pool a max over the 4 phase blocks.
   `default_modes` picks per level by channel count; `direct` keeps the original form.
-- optional torch.compile (`compile=True`; inductor with freezing + C++ wrapper): fuses the remaining pointwise ops,
-  pooling, concat and shuffles. It needs a C++ compiler and 5-40 s per model and batch size, and gained little over
-  the eager fast path on this machine, so it is off by default.
-- threads are left alone unless `threads` is given (torch.set_num_threads is process-wide). One image through a
-  tiny model wants 1 thread on a busy machine: with 2 OpenMP threads and the other core taken, each parallel
-  region waits for a descheduled thread and a 2 ms model took 20-400 ms.
+- what did not help here, kept optional or dropped: torch.compile (`compile=True`; inductor, freezing + C++
+  wrapper, 5-40 s to build) measured 1.0-1.5 ms vs 1.2 ms eager at width 1/16 depending on the run, i.e. no clear
+  gain, since its oneDNN calls for the tiny convs keep the per-call set-up; TorchScript cannot trace the fused op;
+  channels_last end to end (pixel_shuffle and the 68-channel head are faster NCHW); a second thread for one image
+  (on a busy 2-core machine each OpenMP region waits for a descheduled thread: 2 ms became 20-400 ms).
+- threads are left alone unless `threads` is given (torch.set_num_threads is process-wide); one image through a
+  small model wants 1 thread, batches want all free cores.
+- eager Python/dispatcher overhead is ~400 us per RCN call on this CPU (a 16x16 input costs that much), a third of
+  the width-1/16 time; fewer, larger ops (s2d) is what reduces it.
 """
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import torch
 from lab.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[2]
+SHOWN_LANDMARKS = (3, 8, 19, 30, 45, 54)  # 68 points: jaw, chin, brow, nose tip, eye corner, mouth corner
 RESULTS_ENV = "LAB_RESULTS"
 
 # Live runs in the notebooks. On a CPU a run is ~200 optimiser steps of 16 faces on a small model, 20-30 s with one
@@ -247,12 +248,12 @@ def show_source(*objects) -> None:
 
 # ------------------------------------------------------------------------------------------- a run's faces
 
-def run_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2)):
+def run_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2), landmarks: Sequence[int] | None = None):
     """Re-render faces `indices` of a synthetic run's test subset and predict them with the run's model.
 
     Returns (records, per-face prediction dicts (the keys of lab.evaluate.predict, one face each, image px),
-    heat images (H, W) in [0, 1]: the normalised predicted maps, max over landmarks, warped into the image;
-    empty for coordinate models)."""
+    heat images (H, W) in [0, 1]: the normalised predicted maps, max over `landmarks` (None: all), warped into
+    the image; empty for coordinate models)."""
     from lab.data.dataset import LandmarkDataset
     from lab.data.synthetic import SyntheticFaces
     from lab.evaluate import distribution_mode, predict
@@ -278,35 +279,51 @@ def run_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2)):
                 sample = ds[j]
                 maps = model(sample["image"][None])[-1][0].float()
                 p = normalize(maps, distribution_mode(decoder), cfg.softargmax_temperature).numpy()
+                p = p if landmarks is None else p[list(landmarks)]
                 heats.append(heatmap_on_image(landmark_heat(p), sample["matrix"].numpy(), model.stride,
                                               rec.image.shape[:2]))
     return records, per_face, heats
 
 
 def show_faces(run, subset: str = "common", indices: Sequence[int] = (0, 1, 2), options=None, heat: bool = True,
-               title: str = ""):
-    """A row of test faces with ground truth, the run's predictions (and, per `options`, ellipses / Laplace boxes /
-    decoders) over the predicted heat. Returns the figure."""
+               title: str = "", landmarks: Sequence[int] | None = None):
+    """A row of test faces with ground truth, the run's predictions (and, per lab.viz.overlay.OverlayOptions,
+    ellipses / Laplace boxes / decoder points) over the predicted heat. landmarks: draw the heat, ellipses, boxes
+    and decoder points of these landmarks only (all points are still shown). Returns the figure."""
+    import dataclasses
+
     import matplotlib.pyplot as plt
 
-    from lab.viz.overlay import draw_face
+    from lab.viz.overlay import OverlayOptions, draw_face, draw_layers, face_layers
 
-    records, preds, heats = run_faces(run, subset, indices)
-    fig, axes = plt.subplots(1, len(records), figsize=(3.6 * len(records), 3.9), squeeze=False)
+    opt = options or OverlayOptions()
+    records, preds, heats = run_faces(run, subset, indices, landmarks)
+    fig, axes = plt.subplots(1, len(records), figsize=(3.8 * len(records), 4.1), squeeze=False)
+    name = run.config.loss
     for j, (ax, rec, pred) in enumerate(zip(axes[0], records, preds)):
-        draw_face(ax, rec.image, rec.points, rec.visible, {run.config.loss: pred}, options,
-                  heat=heats[j] if heat and heats else None, legend=j == 0)
+        base = opt if landmarks is None else dataclasses.replace(opt, cov=False, laplace=False, decoders=())
+        draw_face(ax, rec.image, rec.points, rec.visible, {name: pred}, base,
+                  heat=heats[j] if heat and heats else None, legend=False)
+        if landmarks is not None:
+            only = dataclasses.replace(opt, gt=False, points=False, errors=False)
+            for k in landmarks:
+                draw_layers(ax, face_layers(rec.points, rec.visible, {name: pred}, dataclasses.replace(only, landmark=k)))
+        if j == 0:
+            handles, labels = ax.get_legend_handles_labels()
+            keep = dict(zip(labels, handles))  # one entry per layer name
+            ax.legend(keep.values(), keep.keys(), fontsize=7, loc="lower left", framealpha=0.7)
         ax.set_title(f"{subset} #{indices[j]}", fontsize=9)
-    fig.suptitle(title or f"{run.name}: predictions on test faces (green: ground truth)", fontsize=10)
+    shown = "" if landmarks is None else f"; heat, shapes: landmarks {', '.join(map(str, landmarks))}"
+    fig.suptitle(title or f"{run.name}: test faces (green: ground truth{shown})", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def contour_alignment(pred: dict, min_group: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """For every visible contour point of a prediction dict (cov (N, K, 2, 2), gt (N, K, 2), visible (N, K)):
-    |cos| between the major axis of the predicted covariance and the ground-truth contour tangent, and the
-    anisotropy sqrt(l2 / l1). Contour points: members of the scheme's groups with >= min_group points.
-    Returns two (M,) arrays."""
+    the angle in degrees [0, 90] between the major axis of the predicted covariance and the ground-truth contour
+    tangent (uniform for random axes), and the anisotropy sqrt(l2 / l1). Contour points: members of the scheme's
+    groups with >= min_group points. Returns two (M,) arrays."""
     from lab.data.label_noise import contour_tangents
     from lab.schema import get_scheme
 
@@ -320,9 +337,9 @@ def contour_alignment(pred: dict, min_group: int = 3) -> tuple[np.ndarray, np.nd
     values, vectors = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, -1, -2)))
     major = vectors[..., :, 1]
     keep = vis & on_contour[None, :] & (np.linalg.norm(tangents, axis=-1) > 0)
-    cos = np.abs((major * tangents).sum(-1))[keep]
+    cos = np.abs((major * tangents).sum(-1) / np.linalg.norm(tangents, axis=-1).clip(1e-12))[keep]
     ratio = np.sqrt(np.clip(values[..., 1], 0, None) / np.clip(values[..., 0], 1e-12, None))[keep]
-    return cos, ratio
+    return np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))), ratio
 
 
 def contour_alignment_figure(run_map: dict, subset: str = "common", only: Sequence[str] | None = None):
@@ -339,13 +356,14 @@ def contour_alignment_figure(run_map: dict, subset: str = "common", only: Sequen
     if not data:
         return None
     fig, (ax_c, ax_a) = plt.subplots(1, 2, figsize=(12, 3.6))
-    for name, (cos, ratio) in data.items():
-        ax_c.hist(cos, bins=20, range=(0, 1), histtype="step", lw=2, density=True,
-                  label=f"{name} (mean {cos.mean():.2f})")
+    for name, (angle, ratio) in data.items():
+        ax_c.hist(angle, bins=18, range=(0, 90), histtype="step", lw=2, density=True,
+                  label=f"{name} (mean {angle.mean():.0f}°)")
         ax_a.hist(np.log2(ratio), bins=30, range=(0, 4), histtype="step", lw=2, density=True,
                   label=f"{name} (median {np.median(ratio):.2f})")
-    ax_c.axhline(1.0, color="k", ls=":", lw=1, label="uniform (random direction)")
-    ax_c.set(xlabel="|cos(major axis, contour tangent)|", ylabel="density", title="alignment with the contour")
+    ax_c.axhline(1 / 90, color="k", ls=":", lw=1, label="random axes (mean 45°)")
+    ax_c.set(xlabel="angle between the major axis and the contour tangent (°)", ylabel="density",
+             title="alignment with the contour (0° = along)")
     ax_a.set(xlabel="log2 anisotropy  sqrt(λ2 / λ1)", ylabel="density", title="anisotropy of the predicted maps")
     for ax in (ax_c, ax_a):
         ax.legend(fontsize=8)
@@ -360,20 +378,11 @@ def contour_alignment_figure(run_map: dict, subset: str = "common", only: Sequen
 
 def experiment_runs(name: str, results: str | Path | None = None):
     """(experiment, finished runs {name: Run}, missing run names) for experiments/*.json entry `name`."""
-    from lab import runs
-    from lab.reproduce import load_experiments
+    from lab.reproduce import finished_runs, load_experiments
 
-    root = results_dir(results)
     exp = load_experiments(only=[name])[0]
-    found, missing = {}, []
-    finished, _ = runs.list_runs(root)
-    by_name = {r.name: r for r in finished}
-    for cfg in exp.runs:
-        if cfg.name in by_name:
-            found[cfg.name] = by_name[cfg.name]
-        else:
-            missing.append(cfg.name)
-    return exp, found, missing
+    found = {r.name: r for r in finished_runs(exp, results_dir(results))}
+    return exp, found, [c.name for c in exp.runs if c.name not in found]
 
 
 def claims_vs_measured(name: str, results: str | Path | None = None, show: bool = True, ced: bool = True):
@@ -418,7 +427,8 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
             curves = ced_curves(run_list, "full")
             if curves:
                 t = ced_threshold(curves)
-                ced_figure(curves, t=t, title=f"{exp.name}: CED on the full test set (reference runs)")
+                ced_figure(curves, t=t, title=f"{exp.name}: CED on the full test set (reference runs)"
+                           + ("" if t == 0.1 else f"\nsmoke-sized runs: x range and AUC up to {100 * t:g} %"))
                 plt.show()
     return table, v
 
@@ -447,4 +457,161 @@ def sweep_figure(name: str, results: str | Path | None = None):
                     ylabel="NME (% inter-ocular), full", title=f"{exp.name} (reference runs)",
                     log_x=exp.sweep.get("log_x", False))
     plt.show()
+    return fig
+
+
+def jitter_figure(df, title: str = "NME under box jitter"):
+    """NME (%) against box-jitter level, averaged over the test subsets (not "full"): one colour per run, one line
+    style per decoder. df: rows with run, level, subset, decoder, nme (lab.robustness.box_jitter_curve, or the
+    "box_jitter" records of a run's metrics)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.DataFrame(df)
+    df = df[df.subset != "full"].groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
+    styles = {"argmax": ":", "soft_argmax": "--", "barycenter": "-"}
+    fig, ax = plt.subplots(figsize=(7.5, 4.3))
+    for i, run in enumerate(sorted(df.run.unique())):
+        for decoder, part in df[df.run == run].groupby("decoder"):
+            part = part.sort_values("level")
+            ax.plot(part.level, 100 * part.nme, styles.get(decoder, "-."), marker="o", ms=4, lw=2, color=f"C{i}",
+                    label=f"{run} + {decoder}")
+    ax.set(xlabel="box jitter level (std of shift and log-scale, fraction of the box)",
+           ylabel="NME (% inter-ocular), common + challenge", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    plt.show()
+    return fig
+
+
+def reference_robustness(name: str, results: str | Path | None = None):
+    """Box-jitter curves and temporal jitter stored in the metrics of an experiment's reference runs (written by
+    `python -m lab reproduce`). Prints a sentence instead when they are missing. Returns the temporal table."""
+    import pandas as pd
+    from IPython.display import display
+
+    exp, found, missing = experiment_runs(name, results)
+    if missing:
+        return None
+    box = [r for run in found.values() for r in run.metrics.get("box_jitter", [])]
+    temporal = [r for run in found.values() for r in run.metrics.get("temporal_jitter", [])]
+    if not box or not temporal:
+        print(f"The reference runs of {exp.name!r} have no robustness metrics yet: `python -m lab reproduce --only "
+              f"{exp.name}` adds them (finished runs are reused).")
+        return None
+    jitter_figure(box, title=f"{exp.name}: NME under box jitter (reference runs)")
+    table = pd.DataFrame(temporal).pivot(index="run", columns="decoder", values="temporal_jitter")
+    print("temporal jitter J (px², lower is smoother) on smooth synthetic sequences:")
+    display(table.round(4))
+    return table
+
+
+# ------------------------------------------------------------------------------------------ comparing runs
+
+def _test_faces(run, subset: str):
+    """The synthetic test faces a run was evaluated on (same split, count, size and seed as its config)."""
+    from lab.data.synthetic import SyntheticFaces
+
+    cfg = run.config
+    if cfg.data != "synthetic":
+        raise ValueError(f"run {run.name}: its test faces are not synthetic ({cfg.data!r}); cannot re-render them")
+    return SyntheticFaces(subset, n=cfg.test_n, size=cfg.synth_size, seed=cfg.seed)
+
+
+def ced_by_backbone(run_list: Sequence, subset: str = "full"):
+    """One CED panel per backbone (model x width) of the runs, so only comparable runs share a panel."""
+    import matplotlib.pyplot as plt
+
+    from lab.compare import ced_curves
+    from lab.viz.ced import ced_figure
+
+    groups: dict[str, list] = {}
+    for run in run_list:
+        groups.setdefault(f"{run.config.model} x{run.config.width:g}", []).append(run)
+    cols = min(3, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.set_axis_off()
+    for ax, (name, members) in zip(axes.flat, groups.items()):
+        curves = ced_curves(members, subset)
+        if curves:
+            t = ced_threshold(curves)
+            ced_figure(curves, t=t, title=f"{name}: CED ({subset})" + ("" if t == 0.1 else f", AUC@{t:g}"), ax=ax)
+    fig.tight_layout()
+    plt.show()
+    return fig
+
+
+def all_verdicts(results: str | Path | None = None):
+    """One row per expected direction of every experiment whose runs are all in the results folder, and the
+    names of the experiments skipped for missing runs."""
+    import pandas as pd
+
+    from lab.reproduce import load_experiments, verdicts
+
+    rows, skipped = [], []
+    for exp in load_experiments():
+        _, _, missing = experiment_runs(exp.name, results)
+        if missing:
+            skipped.append(exp.name)
+            continue
+        for v in verdicts(exp, results_dir(results)):
+            rows.append({"experiment": exp.name, "paper": exp.paper.split(",")[0], "better": v["better"],
+                         "than": v["than"], "metric": v["metric"], "subset": v["subset"],
+                         "value_better": v["value_better"], "value_than": v["value_than"],
+                         "reproduced": v["reproduced"]})
+    return pd.DataFrame(rows), skipped
+
+
+def attribute_table(run_list: Sequence, subset: str = "challenge"):
+    """Mean inter-ocular NME (%) per run over the test faces carrying each attribute flag (pose, expression,
+    illumination, make_up, occlusion, blur), plus all faces: a WFLW-style breakdown of synthetic runs."""
+    import pandas as pd
+
+    from lab.evaluate import face_nmes
+
+    rows = {}
+    flags = None
+    for run in run_list:
+        pred = run.predictions.get(subset)
+        if pred is None or run.config.data != "synthetic":
+            continue
+        if flags is None:
+            faces = _test_faces(run, subset)
+            flags = pd.DataFrame([faces[i].attributes for i in range(len(faces))]).astype(bool)
+        nmes = 100 * face_nmes(pred, pred["gt"].shape[1])
+        row = {"all faces": nmes.mean()}
+        row.update({f"{k} ({int(flags[k].sum())})": nmes[flags[k].to_numpy()].mean() if flags[k].any() else np.nan
+                    for k in flags.columns})
+        rows[run.name] = row
+    return pd.DataFrame(rows).T.round(2)
+
+
+def compare_faces(run_a, run_b, subset: str = "challenge", rank: int = 0, n: int = 3, options=None):
+    """The n test faces on which run_b beats run_a by the widest NME margin (rank > 0 skips the first ones), with
+    both runs' predictions drawn. Both runs must share their test faces. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from lab.evaluate import face_nmes
+    from lab.viz.overlay import OverlayOptions, draw_face
+
+    keys = ("data", "test_n", "synth_size", "seed")
+    if any(getattr(run_a.config, k) != getattr(run_b.config, k) for k in keys):
+        raise ValueError(f"runs {run_a.name} and {run_b.name} were tested on different faces ({', '.join(keys)})")
+    pa, pb = run_a.predictions[subset], run_b.predictions[subset]
+    na, nb_ = face_nmes(pa, pa["gt"].shape[1]), face_nmes(pb, pb["gt"].shape[1])
+    order = np.argsort(nb_ - na)[rank:rank + n]
+    faces = _test_faces(run_a, subset)
+    fig, axes = plt.subplots(1, len(order), figsize=(4.3 * len(order), 4.6), squeeze=False)
+    for j, (ax, i) in enumerate(zip(axes[0], order)):
+        rec = faces[int(i)]
+        preds = {run_a.name: {k: v[i] for k, v in pa.items() if np.ndim(v) > 0},
+                 run_b.name: {k: v[i] for k, v in pb.items() if np.ndim(v) > 0}}
+        draw_face(ax, rec.image, pa["gt"][i], pa["visible"][i], preds, options or OverlayOptions(errors=True),
+                  legend=j == 0)
+        ax.set_title(f"{subset} #{i}: NME {100 * na[i]:.1f} % vs {100 * nb_[i]:.1f} %", fontsize=9)
+    fig.suptitle(f"where {run_b.name} beats {run_a.name} the most (rank {rank}+)", fontsize=10)
+    fig.tight_layout()
     return fig
