@@ -146,8 +146,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lab.compare import compare
     from lab.train import train
 
-    base = RunConfig(model="rcn", width=0.25, epochs=args.epochs, train_n=args.train_n, val_n=100, test_n=150,
-                     batch_size=32, seed=0, device=args.device or "auto")
+    base = RunConfig(model="rcn", width=0.125, epochs=args.epochs, train_n=args.train_n, val_n=50, test_n=100,
+                     batch_size=16, lr=2e-3, seed=0, device=args.device or "auto")
     run_dirs = []
     for name, loss in (("softargmax", "l2"), ("laplace_kl", "laplace_kl")):
         cfg = base.replace(name=name, loss=loss)
@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="main job: train two small RCNs on synthetic faces and compare them")
     p.add_argument("--out", default="runs/demo", help="folder for the runs (default runs/demo)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--train-n", type=int, default=1500)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--train-n", type=int, default=800)
     p.add_argument("--device")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_demo)

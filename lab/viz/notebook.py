@@ -21,6 +21,8 @@ from lab.config import RunConfig
 REPO = Path(__file__).resolve().parents[2]
 SHOWN_LANDMARKS = (3, 8, 19, 30, 45, 54)  # 68 points: jaw, chin, brow, nose tip, eye corner, mouth corner
 RESULTS_ENV = "LAB_RESULTS"
+WIDGETS_ENV = "LAB_WIDGETS"  # "1": always offer sliders and widget progress bars, "0": never (static pictures only)
+HEADLESS_RUNNERS = ("nbconvert", "nbclient", "pytest", "nbval", "papermill")
 
 # Live runs in the notebooks. On a CPU a run is ~200 optimiser steps of 16 faces on a small model, 20-30 s with one
 # thread: the loss falls and the NME drops from ~80 % to 20-40 % — a model that has started to learn, not a good one
@@ -60,6 +62,23 @@ def setup(seed: int = 0, threads: int | None = 1) -> None:
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
+
+
+def interactive_frontend() -> bool:
+    """Whether a person is looking: False when the kernel was started by a headless runner (nbconvert, nbclient,
+    pytest/nbval, papermill: its parent process's command line names one) or when $LAB_WIDGETS is "0".
+
+    Headless runs get the static pictures only: no sliders and no widget progress bars. Widget messages add
+    nothing there, cost a second drawing of every picture, and can stall nbclient's message loop
+    (jupyter/nbclient#312, jupyter/nbconvert#2029)."""
+    flag = os.environ.get(WIDGETS_ENV)
+    if flag in ("0", "1"):
+        return flag == "1"
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # not Linux: assume a person is there
+        return True
+    return not any(name in parent for name in HEADLESS_RUNNERS)
 
 
 def results_dir(path: str | Path | None = None) -> Path:
@@ -134,7 +153,8 @@ def history_figure(rows: Sequence[dict], title: str = ""):
 
 
 def train_live(cfg: RunConfig, folder: str | Path | None = None, plot: bool = True, quiet: bool = True):
-    """Train `cfg` into a fresh temporary folder (never results/), with a progress bar and a live curve.
+    """Train `cfg` into a fresh temporary folder (never results/), with a progress bar (in an interactive
+    frontend) and a live curve.
 
     Returns the finished lab.runs.Run. quiet: keep the per-epoch log lines out of the output (the curve shows them).
     """
@@ -142,7 +162,8 @@ def train_live(cfg: RunConfig, folder: str | Path | None = None, plot: bool = Tr
 
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="lab-notebook-"))
     callback = LivePlot(f"{cfg.name}: {cfg.loss}") if plot else None
-    return train(cfg, folder, progress=True, log=(lambda _: None) if quiet else print, on_epoch=callback)
+    return train(cfg, folder, progress=interactive_frontend(), log=(lambda _: None) if quiet else print,
+                 on_epoch=callback)
 
 
 @dataclass
@@ -169,13 +190,16 @@ class Knob:
                    continuous_update=False, style=style)
 
 
-def explore(fn: Callable[..., Any], widgets: bool = True, **knobs: Knob) -> Any:
-    """Draw fn(**defaults) now (a static picture that needs no widget, so headless runs show it), then, when
-    ipywidgets is installed, offer the same function with sliders to explore. Returns the static call's result."""
+def explore(fn: Callable[..., Any], widgets: bool | None = None, **knobs: Knob) -> Any:
+    """Draw fn(**defaults) now (a static picture that needs no widget, so headless runs show it), then, in an
+    interactive frontend with ipywidgets installed, offer the same function with sliders to explore.
+    widgets: None = interactive_frontend(). Returns the static call's result."""
     import matplotlib.pyplot as plt
 
     result = fn(**{k: v.value for k, v in knobs.items()})
     plt.show()
+    if widgets is None:
+        widgets = interactive_frontend()
     if widgets:
         try:
             import ipywidgets

@@ -327,9 +327,12 @@ def draw_layers(ax, layers: Sequence[Layer]) -> None:
         else:
             marker = _MPL_MARKERS[layer.symbol]
             filled = layer.symbol in ("circle",)
-            ax.scatter(xy[:, 0], xy[:, 1], s=layer.size**2 / 2, marker=marker, label=layer.name,
-                       facecolors=layer.colour if filled else "none" if marker in "oD^" else layer.colour,
-                       edgecolors=layer.colour, linewidths=1.0)
+            if marker in "oD^":  # markers with an inside: filled or hollow, outlined in the layer's colour
+                colours = {"facecolors": layer.colour if filled else "none", "edgecolors": layer.colour}
+            else:  # line markers (x, +) take one colour and no edge colour
+                colours = {"c": layer.colour}
+            ax.scatter(xy[:, 0], xy[:, 1], s=layer.size**2 / 2, marker=marker, label=layer.name, linewidths=1.0,
+                       **colours)
 
 
 def draw_face(ax, image: np.ndarray, gt: np.ndarray | None, visible: np.ndarray | None,
