@@ -24,6 +24,7 @@ import torch
 from lab.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from lab.config import RunConfig
 
+FULL = "full"  # the union of a run's test subsets
 CONFIG, CHECKPOINT, MODEL, METRICS, PREDICTIONS, LOG = (
     "config.json", "checkpoint.pt", "model.pt", "metrics.json", "predictions.npz", "train_log.csv")
 
@@ -51,8 +52,13 @@ def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
 
 
 def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
-    """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points")."""
-    flat = {f"{s}/{k}": np.asarray(v) for s, arrays in subsets.items() for k, v in arrays.items()}
+    """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points"), floats stored as float32 (1e-5 px).
+    A "full" subset that is the concatenation of the others is not stored: load_predictions rebuilds it."""
+    def small(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v)
+        return v.astype(np.float32) if v.dtype == np.float64 else v
+
+    flat = {f"{s}/{k}": small(v) for s, arrays in subsets.items() if s != FULL for k, v in arrays.items()}
     buf = io.BytesIO()
     np.savez_compressed(buf, **flat)
     return write_bytes_atomic(path, buf.getvalue())
@@ -70,6 +76,10 @@ def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
         raise RunError(f"{path}: no predictions file") from None
     except Exception as e:
         raise RunError(f"{path}: not a readable predictions file ({type(e).__name__}: {e})") from None
+    if len(out) > 1 and FULL not in out:
+        from lab.evaluate import concat_predictions
+
+        out[FULL] = concat_predictions(list(out.values()))
     return out
 
 
