@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from lab.compare import ced_curves, comparison_table
-from lab.runs import RunError
+from lab.runs import IN_PROGRESS, RunError
 from lab.viz import dashboard_data as data
 from lab.viz import inspect as ins
 from lab.viz import overlay as ov
@@ -54,7 +54,10 @@ def sidebar():
         st.error(f"{e}. Give an existing folder in the sidebar.")
         runs, broken = {}, {}
     for name, message in broken.items():
-        st.error(f"Run folder **{name}** is skipped: {message}")
+        if message.startswith(IN_PROGRESS):
+            st.sidebar.info(f"**{name}**: {message}")
+        else:
+            st.error(f"Run folder **{name}** is skipped: {message}")
     names = list(runs)
     pending = st.session_state.pop("pending_run", None)
     if "runs" not in st.session_state:
@@ -67,7 +70,8 @@ def sidebar():
     for name, message in unreadable.items():
         st.error(f"Run **{name}** is left out: {message}")
     colours = {run.name: ov.run_colour(i) for i, run in enumerate(selected)}
-    st.sidebar.caption(f"{len(runs)} finished runs in `{results_dir}`" + (f", {len(broken)} broken" if broken else ""))
+    failed = sum(not m.startswith(IN_PROGRESS) for m in broken.values())
+    st.sidebar.caption(f"{len(runs)} finished runs in `{results_dir}`" + (f", {failed} broken" if failed else ""))
     return results_dir, runs, selected, colours, view
 
 

@@ -51,6 +51,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     p.add_argument("--unlabeled", type=int, help="adversarial branch: size N of the unlabeled pool (0 = off)")
     p.add_argument("--adv-weight", type=float, help=f"adversarial weight lambda (default {d.adv_weight})")
+    p.add_argument("--init-from", metavar="RUN", help="fine-tune: start from RUN's selected weights (a run folder, "
+                   "or a run name under --results); the model must match")
+    p.add_argument("--eval-every", type=int, help="validate every N epochs (= --epochs: no selection, keep the last)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
 
 
@@ -92,8 +95,14 @@ def _print_metrics(run) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from lab.train import evaluate_run
 
+    from lab.data.sources import parse_test_arg
+
     jitters = [float(x) for x in args.jitter.split(",")] if args.jitter else []
-    run = evaluate_run(args.run)
+    test_data: dict[str, list[str]] = {}
+    for text in args.test:
+        name, spec = parse_test_arg(text)
+        test_data.setdefault(name, []).append(spec)
+    run = evaluate_run(args.run, test_data=test_data or None)
     _print_metrics(run)
     if jitters:
         from lab.robustness import box_jitter_curve
@@ -167,7 +176,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     only = args.only.split(",") if args.only else None
     path = reproduce(args.results, quick=args.quick, only=only, device=args.device, workers=args.workers,
-                     progress=not args.quiet)
+                     progress=not args.quiet, jobs=args.jobs)
     print(f"summary: {path}")
     return 0
 
@@ -194,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="re-evaluate a run on its test subsets; optional box-jitter levels")
     p.add_argument("run", help="run folder")
     p.add_argument("--jitter", help="comma-separated box-jitter levels (fractions of the box), e.g. 0,0.05,0.1")
+    p.add_argument("--test", action="append", default=[], metavar="NAME=SOURCE",
+                   help="evaluate on a named real test source instead of the run's own test split (repeat a NAME to "
+                   "join sources; 'full' joins every NAME), e.g. --test common=300w:/data/300W/lfpw/testset "
+                   "--test common=300w:/data/300W/helen/testset --test challenge=300w:/data/300W/ibug")
     p.set_defaults(fn=cmd_eval)
 
     p = sub.add_parser("compare", help="table (Markdown + CSV) and CED figure for several runs")
@@ -224,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated experiment names")
     p.add_argument("--device")
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1; use the "
+                   "CPU core count: every run uses one thread, and the results do not depend on it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_reproduce)
 

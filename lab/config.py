@@ -46,7 +46,9 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None
     workers: int = 0  # DataLoader worker processes (results do not depend on it: augmentation is index-seeded)
-    eval_every: int = 1
+    eval_every: int = 1  # validate (and select the best weights) every N epochs; = epochs: keep the last weights
+    init_from: str | None = None  # fine-tune: a run folder (or a run name under the results folder) whose
+    #                               selected weights (model.pt) initialise the model; same model and K required
     # adversarial branch (Laplace paper Sec. 3.2)
     unlabeled: int = 0  # size N of the unlabeled pool; 0 disables the discriminator
     adv_weight: float = 0.01

@@ -4,6 +4,10 @@ Each experiment file names a paper, its claim, a base config, the runs (override
 sweep to plot, a robustness protocol, and the expected directions ("expect") that SUMMARY.md checks against the
 measured numbers. A run shared by several experiments (same name) must have the same config and is trained once.
 Finished runs with an identical config are reused, so an interrupted reproduce continues where it stopped.
+Experiments on real data name the folder in their configs ("data": "300w:../shared/data/lfpw-train", relative to
+the working directory: run reproduce from the repository root); where that folder is absent the experiment is
+skipped, visibly, in the log and in SUMMARY.md. A "notice" (e.g. the dataset's research-only terms) is written
+as NOTICE.md into each of the experiment's run folders and quoted in SUMMARY.md.
 """
 from __future__ import annotations
 
@@ -36,6 +40,24 @@ class Experiment:
     robustness: dict | None = None
     expect: list[dict] = field(default_factory=list)
     source: str = ""
+    notice: str = ""
+    discussion: str = ""  # what may explain a direction that does not reproduce (no numbers: they are measured)
+    missing_data: str | None = None  # a real-data path the runs need that is not on this machine
+
+    @property
+    def available(self) -> bool:
+        return self.missing_data is None
+
+
+def _missing_data(configs: list[RunConfig]) -> str | None:
+    """The first real-data path of the configs that does not exist here, else None."""
+    from lab.data.sources import parse_sources
+
+    for cfg in configs:
+        for _, paths in parse_sources(cfg.data):
+            if not Path(paths[0]).expanduser().exists():
+                return paths[0]
+    return None
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -66,7 +88,8 @@ def load_experiments(folder: str | Path = EXPERIMENTS_DIR, quick: bool = False, 
                 data = {**data, **QUICK, "unlabeled": QUICK_UNLABELED if data.get("unlabeled") else 0}
             configs.append(RunConfig.from_dict(data, source=f"{path} run {override.get('name')}"))
         exps.append(Experiment(spec["name"], spec["paper"], spec["claim"], configs, spec.get("sweep"),
-                               spec.get("robustness"), spec.get("expect", []), str(path)))
+                               spec.get("robustness"), spec.get("expect", []), str(path), spec.get("notice", ""),
+                               spec.get("discussion", ""), _missing_data(configs)))
     if only and len(exps) != len(set(only)):
         known = [json.loads(p.read_text())["name"] for p in sorted(Path(folder).glob("*.json"))]
         raise ValueError(f"unknown experiment in {only}; valid: {known}")
@@ -74,7 +97,8 @@ def load_experiments(folder: str | Path = EXPERIMENTS_DIR, quick: bool = False, 
 
 
 def unique_runs(exps: list[Experiment]) -> list[RunConfig]:
-    """Every run once; the same name with two different configs is an error."""
+    """Every run once, in file order (a run another one fine-tunes from comes first when its experiment's file
+    sorts first); the same name with two different configs is an error."""
     seen: dict[str, RunConfig] = {}
     for exp in exps:
         for cfg in exp.runs:
@@ -155,7 +179,9 @@ def sweep_frame(exp: Experiment, results: Path) -> pd.DataFrame:
         for part in key.split("."):
             value = (value or {}).get(part, 0.0) if isinstance(value, dict) else 0.0
         for subset, m in run.metrics["subsets"].items():
-            rows.append({"run": cfg.name, "x": float(value or 0.0), "group": getattr(cfg, exp.sweep["group"]),
+            group = getattr(cfg, exp.sweep["group"])
+            rows.append({"run": cfg.name, "x": float(value or 0.0),
+                         "group": exp.sweep.get("labels", {}).get(str(group), str(group)),
                          "subset": subset, "nme": 100 * m["nme_inter_ocular"]})
     return pd.DataFrame(rows)
 
@@ -169,11 +195,13 @@ def _figures(exp: Experiment, results: Path) -> list[Path]:
     run_list = finished_runs(exp, results)
     if not run_list:
         return []
-    paths = [save_ced(ced_curves(run_list, "full"), fig_dir / f"{exp.name}_ced.png", title=f"{exp.name}: CED (full)")]
+    subset = "full" if "full" in run_list[0].metrics["subsets"] else next(iter(run_list[0].metrics["subsets"]))
+    paths = [save_ced(ced_curves(run_list, subset), fig_dir / f"{exp.name}_ced.png", title=f"{exp.name}: CED ({subset})")]
     if exp.sweep:
         df = sweep_frame(exp, results)
-        paths.append(save_line_plot(df[df.subset == "full"], fig_dir / f"{exp.name}_sweep.png", x="x", y="nme",
-                                    group="group", xlabel=exp.sweep["label"], ylabel="NME (% inter-ocular), full",
+        subset = exp.sweep.get("subset", "full")
+        paths.append(save_line_plot(df[df.subset == subset], fig_dir / f"{exp.name}_sweep.png", x="x", y="nme",
+                                    group="group", xlabel=exp.sweep["label"], ylabel=f"NME (% inter-ocular), {subset}",
                                     title=exp.name, log_x=exp.sweep.get("log_x", False)))
     if exp.robustness:
         rows = [r for run in run_list for r in run.metrics.get("box_jitter", []) if r["subset"] != "full"]
@@ -193,14 +221,24 @@ def _md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False) if len(df) else "(no rows)"
 
 
+def _runs_table(run_list: list[runs.Run]) -> str:
+    """The comparison table of the runs as markdown, without the decoder column (each run uses its loss's)."""
+    from lab.compare import comparison_table
+
+    table = comparison_table(run_list)
+    return _md_table(table.drop(columns=["decoder"]) if len(table) else table)
+
+
 def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict[str, float]) -> Path:
     """results/SUMMARY.md: per paper the claim, the measured table, the figures and the verdicts."""
-    from lab.compare import comparison_table, ced_curves
+    from lab.compare import ced_curves
     from lab.viz.ced import save_ced
 
     lines = ["# Reference results", "",
              "Generated by `python -m lab reproduce" + (" --quick" if quick else "") + "` from `experiments/*.json` "
-             "on the synthetic benchmark (train; test subsets common / challenge; full = both). NME in % of the "
+             "on the synthetic benchmark (train; test subsets common / challenge; full = both) and, where the folder "
+             "is present, on real faces (subset val: a fixed held-out split, never used for model selection). "
+             "NME in % of the "
              "inter-ocular (io) or inter-pupil (ip) distance; FR and AUC at 0.1 (inter-ocular); spread = mean "
              "distance of the predicted distribution from its mean, in model-input pixels. "
              "Every number below is read from the run folders; nothing is typed by hand.", ""]
@@ -209,12 +247,17 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
         run_list = finished_runs(exp, results)
         missing = [c.name for c in exp.runs if c.name not in {r.name for r in run_list}]
         all_runs.update({r.name: r for r in run_list})
-        table = comparison_table(run_list)
         devices = sorted({r.metrics.get("device", "?") for r in run_list})
-        lines += [f"## {exp.name}", "", f"**Paper.** {exp.paper}", "", f"**Claim.** {exp.claim}", "",
-                  f"**Measured** (device: {', '.join(devices)}; training wall time "
+        lines += [f"## {exp.name}", "", f"**Paper.** {exp.paper}", "", f"**Claim.** {exp.claim}", ""]
+        data = sorted({c.data for c in exp.runs})
+        lines += [f"**Data.** {', '.join(f'`{d}`' for d in data)}" + (f" -- {exp.notice}" if exp.notice else ""), ""]
+        if not exp.available and not run_list:
+            lines += [f"**Skipped**: the data folder `{exp.missing_data}` is not on this machine. Point the "
+                      f"experiment's `data` at your copy and run `python -m lab reproduce --only {exp.name}`.", ""]
+            continue
+        lines += [f"**Measured** (device: {', '.join(devices)}; training wall time "
                   f"{sum(r.metrics.get('train_seconds', 0) for r in run_list) / 60:.1f} min):", "",
-                  _md_table(table.drop(columns=["decoder"])), ""]
+                  _runs_table(run_list), ""]
         if missing:
             lines += [f"Not run yet (`python -m lab reproduce --only {exp.name}` finishes them): {', '.join(missing)}", ""]
         if exp.robustness:
@@ -230,15 +273,30 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
             lines.append(f"- {v['better']} vs {v['than']} on {v['metric']} ({v['subset']}): "
                          f"{v['value_better']:.4f} vs {v['value_than']:.4f} -> {mark}")
         lines.append("")
+        if exp.discussion:
+            lines += [f"**Reading it.** {exp.discussion}", ""]
         for p in _figures(exp, results):
             lines.append(f"![{p.stem}](figures/{p.name})")
         lines.append("")
-    every = comparison_table(list(all_runs.values()))
-    lines += ["## All methods side by side", "", _md_table(every.drop(columns=["decoder"])), "",
-              "![all methods](figures/all_methods_ced.png)", ""]
-    save_ced(ced_curves(list(all_runs.values()), "full"), results / "figures" / "all_methods_ced.png",
-             title="All methods: CED (full)")
-    lines += ["## Wall time", "", _md_table(pd.DataFrame([{"step": k, "minutes": round(v / 60, 2)} for k, v in wall.items()])), ""]
+    synthetic = [r for r in all_runs.values() if r.config.data == "synthetic"]
+    real = [r for r in all_runs.values() if r.config.data != "synthetic"]
+    if synthetic:
+        lines += ["## All methods side by side (synthetic benchmark)", "",
+                  _runs_table(synthetic), "",
+                  "![all methods](figures/all_methods_ced.png)", ""]
+        save_ced(ced_curves(synthetic, "full"), results / "figures" / "all_methods_ced.png",
+                 title="All methods: CED (full)")
+    if real:
+        lines += ["## Real faces side by side", "", "Trained on research-only data (see each run's NOTICE.md).", "",
+                  _runs_table(real), ""]
+    rows = [{"step": r.name, "device": r.metrics.get("device", "?"), "minutes": round(r.metrics.get("train_seconds", 0) / 60, 2)}
+            for r in all_runs.values()]
+    rows.append({"step": "every run above (training only, one thread each)", "device": "",
+                 "minutes": round(sum(r["minutes"] for r in rows), 2)})
+    rows += [{"step": f"this call: {k}", "device": "", "minutes": round(v / 60, 2)} for k, v in wall.items()
+             if k not in all_runs]
+    lines += ["## Wall time", "", "Training time of each run as recorded in its metrics.json; the steps of the call "
+              "that wrote this file (robustness protocols, total) below.", "", _md_table(pd.DataFrame(rows)), ""]
     return write_text_atomic(results / "SUMMARY.md", "\n".join(lines))
 
 
@@ -266,8 +324,10 @@ def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README
     done, _ = runs.list_runs(results)
     table = comparison_table(done)
     full = table[table.subset.isin(["full", "val"])].drop(columns=["decoder", "subset"]) if len(table) else table
-    block = "\n".join([README_START, "", "Did each paper's direction reproduce on the synthetic benchmark?", "",
-                       _md_table(pd.DataFrame(rows)), "", "Every reference run on the full test set (common + challenge):",
+    block = "\n".join([README_START, "", "Did each paper's direction reproduce? (synthetic benchmark; the real_* "
+                       "experiments on the research-only LFPW faces)", "",
+                       _md_table(pd.DataFrame(rows)), "", "Every reference run on the full synthetic test set "
+                       "(common + challenge), or on the real validation split (the lfpw-* runs):",
                        "", _md_table(full), "", README_END])
     new = text[: text.index(README_START)] + block + text[text.index(README_END) + len(README_END):]
     if new != text:
@@ -275,25 +335,70 @@ def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README
     return new != text
 
 
-def reproduce(results: str | Path = "results", quick: bool = False, only: list[str] | None = None,
-              device: str | None = None, workers: int = 0, progress: bool = True,
-              log: Callable[[str], None] = print) -> Path:
-    """Train every run of the suite that is not already finished, add robustness, write SUMMARY.md and figures."""
+def _train_timed(cfg: RunConfig, results: Path, progress: bool = False, log: Callable[[str], None] = print
+                 ) -> tuple[str, float]:
+    """Train (or resume) one run; (name, wall seconds). Module level, so worker processes can run it."""
     from lab.train import train
 
-    results = Path(results)
-    exps = load_experiments(quick=quick, only=only)
+    t = time.perf_counter()
+    train(cfg, results, resume=True, progress=progress, log=log)
+    return cfg.name, time.perf_counter() - t
+
+
+def _train_parallel(pending: list[RunConfig], results: Path, jobs: int, log: Callable[[str], None]) -> dict[str, float]:
+    """Train the runs in `jobs` worker processes; a run fine-tuned from another pending run waits for it."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     wall: dict[str, float] = {}
+    pending = list(pending)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running: dict = {}
+        while pending or running:
+            blocked = {c.name for c in pending} | set(running.values())
+            for cfg in [c for c in pending if c.init_from not in blocked][: jobs - len(running)]:
+                pending.remove(cfg)
+                log(f"{cfg.name}: training in a worker process")
+                running[pool.submit(_train_timed, cfg, results)] = cfg.name
+            if not running:
+                raise ValueError(f"runs {[c.name for c in pending]} wait on each other through init_from")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                name, seconds = future.result()  # a failed run raises here, with its own message
+                wall[name] = seconds
+                log(f"{name}: finished in {seconds / 60:.1f} min")
+    return wall
+
+
+def reproduce(results: str | Path = "results", quick: bool = False, only: list[str] | None = None,
+              device: str | None = None, workers: int = 0, progress: bool = True,
+              log: Callable[[str], None] = print, experiments: str | Path = EXPERIMENTS_DIR, jobs: int = 1) -> Path:
+    """Train every run of the suite that is not already finished, add robustness, write SUMMARY.md and figures.
+    jobs > 1 trains that many runs at once in worker processes (same results: every run is seeded alone)."""
+
+    results = Path(results)
+    exps = load_experiments(experiments, quick=quick, only=only)
     t0 = time.perf_counter()
-    for cfg in unique_runs(exps):
+    for exp in exps:
+        if not exp.available:
+            log(f"{exp.name}: skipped, its data folder {exp.missing_data} is not on this machine")
+    pending = []
+    for cfg in unique_runs([e for e in exps if e.available]):
         cfg = cfg.replace(device=device or cfg.device, workers=workers)
         if _finished(results / cfg.name, cfg):
             log(f"{cfg.name}: finished earlier, reused")
-            continue
-        t = time.perf_counter()
-        train(cfg, results, resume=True, progress=progress, log=log)
-        wall[cfg.name] = time.perf_counter() - t
+        else:
+            pending.append(cfg)
+    if jobs > 1 and len(pending) > 1:
+        wall = _train_parallel(pending, results, jobs, log)
+    else:
+        wall = {cfg.name: _train_timed(cfg, results, progress, log)[1] for cfg in pending}
     for exp in exps:
+        if exp.notice:
+            for run in finished_runs(exp, results):
+                if not (run.path / "NOTICE.md").is_file():
+                    write_text_atomic(run.path / "NOTICE.md", f"# {run.name}\n\n{exp.notice}\n")
         if exp.robustness:
             t = time.perf_counter()
             _robustness(exp, results, log)
@@ -301,6 +406,6 @@ def reproduce(results: str | Path = "results", quick: bool = False, only: list[s
     wall["total"] = time.perf_counter() - t0
     path = write_summary(exps, results, quick, wall)
     log(f"wrote {path}")
-    if not quick and not only and update_readme(results):
+    if not quick and not only and Path(experiments) == EXPERIMENTS_DIR and update_readme(results):
         log("updated the results block of README.md")
     return path

@@ -10,7 +10,7 @@ import torch
 
 from lab import metrics
 from lab.data.dataset import LandmarkDataset
-from lab.data.sources import open_splits
+from lab.data.sources import evaluation_splits
 from lab.device import pick_device
 from lab.evaluate import face_nmes, predict
 from lab.losses import get_loss_spec
@@ -41,7 +41,7 @@ def box_jitter_curve(run_dir: str | Path, levels: Sequence[float], device: torch
     Columns: run, level, subset, decoder, nme.
     """
     run, cfg, device, model, own = _run_parts(run_dir, device)
-    splits = open_splits(cfg)
+    splits = evaluation_splits(cfg, run.metrics.get("test_data"))
     rows = []
     for li, level in enumerate(levels):
         for subset, records in splits.tests.items():

@@ -149,8 +149,24 @@ def open_run(path: str | Path) -> Run:
     return Run(path)
 
 
+IN_PROGRESS = "still training"
+
+
+def _progress(folder: Path) -> str | None:
+    """"still training: epoch 3 of 8 done" for a run folder with a training log but no metrics yet, else None."""
+    if (folder / METRICS).exists() or not (folder / LOG).is_file():
+        return None
+    try:
+        done = sum(1 for _ in csv.DictReader(io.StringIO((folder / LOG).read_text())))
+        total = RunConfig.load(folder / CONFIG).epochs
+    except (OSError, ValueError, csv.Error):
+        return None
+    return f"{IN_PROGRESS}: epoch {done} of {total} done"
+
+
 def list_runs(results_dir: str | Path) -> tuple[list[Run], dict[str, str]]:
-    """Finished runs (config + metrics + predictions readable) under results_dir, and {folder: problem} for the rest."""
+    """Finished runs (config + metrics + predictions readable) under results_dir, and {folder: problem} for the rest
+    (a run still training says so: its message starts with IN_PROGRESS)."""
     runs, broken = [], {}
     root = Path(results_dir)
     if not root.is_dir():
@@ -162,7 +178,7 @@ def list_runs(results_dir: str | Path) -> tuple[list[Run], dict[str, str]]:
             if not (folder / PREDICTIONS).is_file():
                 raise RunError(f"run {folder}: no {PREDICTIONS}")
         except RunError as e:
-            broken[folder.name] = str(e)
+            broken[folder.name] = _progress(folder) or str(e)
             continue
         runs.append(run)
     return runs, broken

@@ -23,7 +23,7 @@ from lab import metrics, runs
 from lab.atomic import write_json_atomic
 from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset
-from lab.data.sources import Splits, open_splits
+from lab.data.sources import Splits, evaluation_splits, open_splits
 from lab.device import pick_device, use_amp
 from lab.evaluate import concat_predictions, decode_outputs, predict, subset_metrics
 from lab.heatmaps import to_heatmap_coords
@@ -58,13 +58,27 @@ class Parts:
     disc_optimizer: torch.optim.Optimizer | None = None
 
 
-def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Splits | None = None) -> Parts:
-    """Model, loss, optimiser, schedule, EMA and discriminator for `cfg`; checks names before any work."""
+def init_run_dir(init_from: str, results_dir: str | Path) -> Path:
+    """The run folder named by `init_from`: a path to a run folder, else a run name under results_dir."""
+    for candidate in (Path(init_from), Path(results_dir) / init_from):
+        if (candidate / runs.MODEL).is_file():
+            return candidate
+    raise FileNotFoundError(f"init_from {init_from!r}: no run with a {runs.MODEL} at {init_from} or "
+                            f"{Path(results_dir) / init_from}; train that run first")
+
+
+def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Splits | None = None,
+                results_dir: str | Path = "results") -> Parts:
+    """Model, loss, optimiser, schedule, EMA and discriminator for `cfg`; checks names before any work.
+    With cfg.init_from the model starts from that run's selected weights (resolved against results_dir)."""
     spec = get_loss_spec(cfg.loss)
     device = device or pick_device(cfg.device)
     splits = splits or open_splits(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, num_points=splits.num_points, width=cfg.width, **cfg.model_kw).to(device)
+    if cfg.init_from:
+        source = init_run_dir(cfg.init_from, results_dir) / runs.MODEL
+        load_model_state(model, runs.load_torch(source, device), str(source))
     if spec.input == "heatmap" and model.output != "heatmap":
         raise ValueError(f"loss {cfg.loss!r} needs heatmaps but model {cfg.model!r} regresses coordinates; "
                          f"pick a coordinate loss (input='coords') or a heatmap model")
@@ -212,7 +226,7 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
     run_dir = Path(results_dir) / cfg.name
     if (run_dir / runs.CONFIG).exists() and not resume:
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --name")
-    parts = build_parts(cfg)
+    parts = build_parts(cfg, results_dir=results_dir)
     device = parts.device
     train_set = _dataset(parts, parts.splits.train, augment=cfg.augment)
     val_set = _dataset(parts, parts.splits.val, augment=False)
@@ -296,12 +310,18 @@ def _batch_nme(parts: Parts, final: torch.Tensor, batch: dict) -> float:
 
 
 def evaluate_run(run_dir: str | Path, device: torch.device | None = None, splits: Splits | None = None,
-                 extra: dict[str, Any] | None = None, box_jitter: tuple[float, float] | None = None) -> runs.Run:
-    """Evaluate a run's selected model on its test subsets; write metrics.json and predictions.npz."""
+                 extra: dict[str, Any] | None = None, box_jitter: tuple[float, float] | None = None,
+                 test_data: dict[str, list[str]] | None = None) -> runs.Run:
+    """Evaluate a run's selected model on its test subsets; write metrics.json and predictions.npz.
+    test_data {subset: [real data spec, ...]} evaluates on those faces instead (kept for later evaluations)."""
     run = runs.open_run(run_dir)
     cfg = run.config
     device = device or pick_device(cfg.device)
-    splits = splits or open_splits(cfg)
+    previous = run.metrics if (run.path / runs.METRICS).exists() else {}
+    test_data = test_data or previous.get("test_data")
+    if test_data != previous.get("test_data"):  # other test faces: robustness measured on the old ones is stale
+        previous = {k: v for k, v in previous.items() if k not in ("box_jitter", "temporal_jitter")}
+    splits = evaluation_splits(cfg, test_data) if test_data else splits or open_splits(cfg)
     model = run.load_model(device)
     if model.num_points != splits.num_points:
         raise ValueError(f"{run.path / runs.MODEL}: model predicts K={model.num_points} points but the data has "
@@ -317,7 +337,8 @@ def evaluate_run(run_dir: str | Path, device: torch.device | None = None, splits
     table = {name: subset_metrics(p, splits.num_points) for name, p in preds.items()}
     fps = float(np.mean([float(p["fps"]) for n, p in preds.items() if n != "full"]))
     result = {"subsets": table, "decoder": decoder, "eval_fps": fps, **(extra or {})}
-    previous = run.metrics if (run.path / runs.METRICS).exists() else {}
+    if test_data:
+        result["test_data"] = test_data
     write_json_atomic(run.path / runs.METRICS, {**previous, **result})
     runs.save_predictions(run.path / runs.PREDICTIONS,
                           {n: {k: v for k, v in p.items() if np.ndim(v) > 0} for n, p in preds.items()})

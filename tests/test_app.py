@@ -212,6 +212,31 @@ def test_dataset_path_face_and_a_missing_path(results, tmp_path):
     assert len(at.dataframe[0].value) == 68
 
 
+def test_real_data_run_whose_folder_is_absent(tmp_path):
+    """A committed real-face run on a machine without the dataset: not selected by default; when picked, Compare
+    works from its stored predictions and Inspect names the missing folder instead of failing."""
+    folder, results = tmp_path / "faces", tmp_path / "results"
+    folder.mkdir()
+    for i, rec in enumerate(SyntheticFaces("common", n=10, size=64, seed=2)):
+        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rec.image, cv2.COLOR_RGB2BGR))
+        write_pts(folder / f"f{i}.pts", rec.points)
+    train(TINY.replace(name="real", loss="laplace_kl", data=f"300w:{folder}", val_fraction=0.3), results,
+          progress=False, log=lambda _: None)
+    train(TINY.replace(name="synth", loss="laplace_kl"), results, progress=False, log=lambda _: None)
+    shutil.rmtree(folder)
+    (results / "training").mkdir()  # a run still training: named in the sidebar as such, not as an error
+    shutil.copy(results / "synth" / runs.CONFIG, results / "training" / runs.CONFIG)
+    shutil.copy(results / "synth" / runs.LOG, results / "training" / runs.LOG)
+    at = _app(results)
+    assert at.session_state["runs"] == ["synth"] and not at.error
+    assert any("**training**: still training: epoch 1 of 1 done" in i.value for i in at.sidebar.info)
+    at.sidebar.multiselect(key="runs").set_value(["real"]).run()
+    at.sidebar.radio(key="view").set_value("Inspect").run()
+    assert not at.exception and any(str(folder) in e and "no such file or folder" in e for e in _errors(at))
+    at.sidebar.radio(key="view").set_value("Compare").run()
+    assert not at.exception and not _errors(at)
+
+
 # --------------------------------------------------------------------------------------------------- Train
 
 def test_train_view_adds_the_run_to_the_list(results, tmp_path):

@@ -36,6 +36,9 @@ def test_quick_suite_end_to_end(tmp_path):
     exps = load_experiments(quick=True)
     for e in exps:
         assert f"## {e.name}" in text
+        if not e.available:  # a real-data experiment on a machine without the folder: skipped, and says so
+            assert f"`{e.missing_data}` is not on this machine" in text
+            continue
         for v in verdicts(e, tmp_path):
             assert v["value_better"] == v["value_better"]  # not NaN: every expected metric was measured
     assert (tmp_path / "figures" / "all_methods_ced.png").stat().st_size > 5000
@@ -45,4 +48,42 @@ def test_quick_suite_end_to_end(tmp_path):
     # a second call reuses every finished run instead of training again
     lines = []
     reproduce(tmp_path, quick=True, progress=False, log=lines.append)
-    assert sum("reused" in l for l in lines) == len(unique_runs(exps))
+    assert sum("reused" in l for l in lines) == len(unique_runs([e for e in exps if e.available]))
+
+
+def _write_exp(folder, name, base, runs_, **extra):
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, "paper": "p", "claim": "c", "base": base,
+                                                     "runs": runs_, **extra}))
+
+
+def test_experiment_on_absent_real_data_is_skipped_visibly(tmp_path):
+    exp_dir, results = tmp_path / "experiments", tmp_path / "results"
+    exp_dir.mkdir()
+    tiny = {"model": "rcn", "width": 0.0625, "threads": 1}
+    _write_exp(exp_dir, "a_synth", tiny, [{"name": "s", "loss": "l2"}])
+    _write_exp(exp_dir, "b_real", {**tiny, "data": f"300w:{tmp_path / 'nowhere'}"}, [{"name": "r", "loss": "l2"}],
+               notice="research only", expect=[{"better": "r", "than": "r", "metric": "nme_inter_ocular", "subset": "val"}])
+    lines = []
+    summary = reproduce(results, quick=True, progress=False, log=lines.append, experiments=exp_dir).read_text()
+    assert any("b_real: skipped" in l and "nowhere" in l for l in lines)
+    assert (results / "s" / runs.METRICS).is_file() and not (results / "r").exists()
+    assert "**Skipped**" in summary and "nowhere" in summary and "research only" in summary
+
+
+def test_fine_tune_experiment_trains_its_source_first_and_marks_the_notice(tmp_path):
+    exp_dir, results = tmp_path / "experiments", tmp_path / "results"
+    exp_dir.mkdir()
+    tiny = {"model": "rcn", "width": 0.0625, "threads": 1, "loss": "l2"}
+    _write_exp(exp_dir, "a_pre", tiny, [{"name": "pre"}])
+    _write_exp(exp_dir, "b_ft", tiny, [{"name": "scratch"}, {"name": "ft", "init_from": "pre"}], notice="terms X",
+               sweep={"x": "train_n", "label": "n", "group": "init_from", "labels": {"None": "scratch", "pre": "ft"}})
+    lines = []  # two worker processes: "ft" must wait until "pre" has finished, or its init_from fails
+    reproduce(results, quick=True, progress=False, log=lines.append, experiments=exp_dir, jobs=2)
+    assert sum("training in a worker process" in l for l in lines) == 3
+    assert [l for l in lines if l.startswith(("pre: finished", "ft: training"))][0].startswith("pre: finished")
+    assert runs.open_run(results / "ft").config.init_from == "pre"
+    assert "terms X" in (results / "ft" / "NOTICE.md").read_text() and not (results / "pre" / "NOTICE.md").exists()
+    assert (results / "figures" / "b_ft_sweep.png").is_file()
+    # a run trained in a worker process has exactly the metrics of the same run trained in this process
+    reproduce(tmp_path / "seq", quick=True, progress=False, log=lambda _: None, experiments=exp_dir, only=["a_pre"])
+    assert runs.open_run(tmp_path / "seq" / "pre").metrics["subsets"] == runs.open_run(results / "pre").metrics["subsets"]

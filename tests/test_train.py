@@ -142,3 +142,25 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     runs.save_torch(run.path / runs.MODEL, {"config": {**other.config, "num_points": 29}, "model": other.state_dict()})
     with pytest.raises(runs.RunError, match="model.pt"):
         runs.open_run(run.path).load_model()
+
+
+def test_init_from_starts_at_the_source_runs_weights(tmp_path):
+    source = train(TINY.replace(name="src", epochs=1), tmp_path, progress=False, log=lambda _: None)
+    # zero epochs: the fine-tuned run keeps its initial weights, which must be the source's (by name under results)
+    ft = train(TINY.replace(name="ft", epochs=0, init_from="src"), tmp_path, progress=False, log=lambda _: None)
+    a, b = source.load_model().state_dict(), ft.load_model().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert ft.metrics["subsets"]["full"]["nme_inter_ocular"] == pytest.approx(
+        source.metrics["subsets"]["full"]["nme_inter_ocular"], abs=1e-6)
+    scratch = train(TINY.replace(name="scratch", epochs=0), tmp_path, progress=False, log=lambda _: None)
+    assert not all(torch.equal(a[k], v) for k, v in scratch.load_model().state_dict().items())
+    # a path works too, and fine-tuning trains from there
+    train(TINY.replace(name="ft2", epochs=1, init_from=str(tmp_path / "src")), tmp_path, progress=False, log=lambda _: None)
+
+
+def test_init_from_refuses_a_missing_run_or_another_model(tmp_path):
+    train(TINY.replace(name="src", epochs=0), tmp_path, progress=False, log=lambda _: None)
+    with pytest.raises(FileNotFoundError, match="nope"):
+        train(TINY.replace(name="a", init_from="nope"), tmp_path, progress=False, log=lambda _: None)
+    with pytest.raises(ValueError, match=r"src.*model\.pt.*width"):
+        train(TINY.replace(name="b", width=0.125, init_from="src"), tmp_path, progress=False, log=lambda _: None)

@@ -6,8 +6,13 @@ Spec strings (the CLI's --data):
   wflw:LIST[:ROOT]   a WFLW annotation list file and the image root (default: the list's folder)
   cofw:MAT           a COFW .mat file (v7.3)
   aflw:LIST[:ROOT]   an AFLW-19 list file (see lab.data.formats)
+  A+B+...            real sources joined, e.g. the 300-W training set:
+                     300w:/d/300W/lfpw/trainset+300w:/d/300W/helen/trainset+300w:/d/300W/afw
 For real data the faces are split into train and val by (split_seed, val_fraction); the test subset is val;
 the unlabeled pool (adversarial branch) is drawn from the training faces beyond train_n, labels unused.
+A run can instead be evaluated on named test sources (`python -m lab eval RUN --test common=300w:PATH ...`,
+the 300-W protocol: common = LFPW test + HELEN test, challenge = iBUG); they are stored in the run's metrics
+as "test_data" ({subset: [spec, ...]}) and every later evaluation and the dashboard read the same faces.
 """
 from __future__ import annotations
 
@@ -81,6 +86,26 @@ def read_real(kind: str, paths: list[str]) -> list[FaceRecord]:
     return list(records)
 
 
+def parse_sources(spec: str) -> list[tuple[str, list[str]]]:
+    """Real sources joined by "+" ("300w:/d/lfpw/trainset+300w:/d/helen/trainset+300w:/d/afw") -> [(kind, paths)];
+    [] for "synthetic"."""
+    parts = [parse_spec(part) for part in spec.split("+")]
+    if any(kind == "synthetic" for kind, _ in parts):
+        if len(parts) > 1:
+            raise ValueError(f"data source {spec!r}: synthetic faces cannot be joined with other sources")
+        return []
+    return parts
+
+
+def read_sources(spec: str) -> list[FaceRecord]:
+    """Every face of one real source or of several joined by "+", in order; all must have one landmark count."""
+    records = [r for kind, paths in parse_sources(spec) for r in read_real(kind, paths)]
+    counts = sorted({r.num_points for r in records})
+    if len(counts) > 1:
+        raise ValueError(f"data source {spec!r} joins sources with different landmark counts {counts}")
+    return records
+
+
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Deterministic train/val split of range(n): a permutation by `seed`, the first ceil(f n) go to val."""
     if not 0.0 < val_fraction < 1.0:
@@ -92,8 +117,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
 
 def open_splits(cfg: RunConfig) -> Splits:
     """The train / val / test splits (and unlabeled pool when cfg.unlabeled > 0) for a run config."""
-    kind, paths = parse_spec(cfg.data)
-    if kind == "synthetic":
+    if not parse_sources(cfg.data):  # synthetic
         from lab.data.synthetic import SyntheticFaces
 
         def make(split: str, n: int, noise=None):
@@ -106,7 +130,7 @@ def open_splits(cfg: RunConfig) -> Splits:
             unlabeled=make("unlabeled", cfg.unlabeled) if cfg.unlabeled else None,
             num_points=68,
         )
-    records = read_real(kind, paths)
+    records = read_sources(cfg.data)
     train_idx, val_idx = split_indices(len(records), cfg.val_fraction, cfg.split_seed)
     spare = train_idx[cfg.train_n:] if cfg.train_n else []
     if cfg.train_n:
@@ -122,3 +146,31 @@ def open_splits(cfg: RunConfig) -> Splits:
         train=train, val=val, tests={"val": val}, unlabeled=unlabeled, num_points=records[0].num_points,
         notes={"train_files": [records[i].source for i in train_idx], "val_files": [records[i].source for i in val_idx]},
     )
+
+
+def parse_test_arg(text: str) -> tuple[str, str]:
+    """"common=300w:/data/lfpw/testset" -> ("common", "300w:/data/lfpw/testset"); the spec must be real data."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name or not spec or name == "full":
+        raise ValueError(f"--test {text!r}: expected NAME=SOURCE, e.g. challenge=300w:/data/300W/ibug "
+                         f"(NAME is not 'full': it is derived from the others)")
+    if not parse_sources(spec):
+        raise ValueError(f"--test {text!r}: a test source is a real data path ({', '.join(REAL_KINDS)})")
+    return name, spec
+
+
+def open_test_data(test_data: dict[str, list[str]]) -> dict[str, list[FaceRecord]]:
+    """{subset: [spec, ...]} -> {subset: every face of those sources, concatenated in the given order}, subsets
+    sorted by name (the order "full" concatenates them in, however the dict was written or stored)."""
+    return {name: [r for spec in test_data[name] for r in read_sources(spec)] for name in sorted(test_data)}
+
+
+def evaluation_splits(cfg: RunConfig, test_data: dict[str, list[str]] | None = None) -> Splits:
+    """The faces a run is tested on: its own test subsets, or the named test sources (training data not read)."""
+    if not test_data:
+        return open_splits(cfg)
+    tests = open_test_data(test_data)
+    counts = {r[0].num_points for r in tests.values()}  # read_real refuses an empty source
+    if len(counts) != 1:
+        raise ValueError(f"test sources {test_data} mix landmark counts {sorted(counts)}")
+    return Splits(train=[], val=[], tests=tests, num_points=counts.pop())

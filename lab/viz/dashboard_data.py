@@ -18,7 +18,7 @@ import streamlit as st
 from lab import runs as runs_mod
 from lab.config import RunConfig
 from lab.data.record import FaceRecord
-from lab.data.sources import Splits, open_splits
+from lab.data.sources import Splits, evaluation_splits
 from lab.runs import Run, RunError
 
 WATCHED = (runs_mod.CONFIG, runs_mod.METRICS, runs_mod.PREDICTIONS, runs_mod.MODEL)
@@ -66,14 +66,16 @@ def load_runs(results_dir: str | Path) -> tuple[dict[str, Run], dict[str, str]]:
 
 def default_selection(run_map: dict[str, Run], limit: int = 8) -> list[str]:
     """The runs selected on first launch: for each loss its best run (lowest mean NME on "full", else on its first
-    subset), best first, at most `limit` — one line per method in the plots, STAR and MSE side by side."""
+    subset), best first, at most `limit` — one line per method in the plots, STAR and MSE side by side. Runs on the
+    synthetic faces are preferred (real-data runs need a dataset the machine may not have)."""
     def score(run: Run) -> float:
         subsets = run.metrics["subsets"]
         m = subsets.get("full") or next(iter(subsets.values()))
         return float(m.get("nme_inter_ocular", np.inf))
 
+    synthetic = {n: r for n, r in run_map.items() if r.config.data == "synthetic"}
     best: dict[str, tuple[float, str]] = {}
-    for name, run in run_map.items():
+    for name, run in (synthetic or run_map).items():  # the embedded benchmark first: its faces are on every machine
         key = run.config.loss
         best[key] = min(best.get(key, (np.inf, name)), (score(run), name))
     return [name for _, name in sorted(best.values())][:limit]
@@ -110,14 +112,17 @@ DATA_KEYS = ("data", "train_n", "val_n", "test_n", "synth_size", "seed", "val_fr
 
 
 def data_key(run: Run) -> str:
-    """JSON of the config entries that decide a run's test faces (runs with equal keys share splits and images)."""
+    """JSON of what decides a run's test faces: config entries and any named test sources (`eval --test`);
+    runs with equal keys share splits and images."""
     cfg = run.config.to_dict()
-    return json.dumps(RunConfig(**{k: cfg[k] for k in DATA_KEYS}).to_dict(), sort_keys=True)
+    return json.dumps({"config": RunConfig(**{k: cfg[k] for k in DATA_KEYS}).to_dict(),
+                       "test_data": run.metrics.get("test_data")}, sort_keys=True)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _splits(key: str) -> Splits:
-    return open_splits(RunConfig.from_dict(json.loads(key)))
+    spec = json.loads(key)
+    return evaluation_splits(RunConfig.from_dict(spec["config"]), spec["test_data"])
 
 
 def test_splits(run: Run) -> Splits:

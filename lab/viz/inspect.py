@@ -19,7 +19,7 @@ from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset, tensor_to_image
 from lab.data.formats import load_image
 from lab.data.record import FaceRecord
-from lab.data.sources import Splits, open_splits, parse_spec, read_real
+from lab.data.sources import Splits, evaluation_splits, parse_sources, read_sources
 from lab.evaluate import distribution_mode, face_nmes, predict
 from lab.heatmaps import normalize
 from lab.predict import check_box, check_num_points, image_record, predict_record, run_decoder  # noqa: F401 (re-exported for the app)
@@ -71,7 +71,7 @@ def locate(splits: Splits, subset: str, index: int) -> tuple[str, int]:
 
 def face_record(run: Run, subset: str, index: int, splits: Splits | None = None) -> FaceRecord:
     """Face `index` of a run's test `subset` (synthetic faces are re-rendered, deterministically, not stored)."""
-    splits = splits or open_splits(run.config)
+    splits = splits or evaluation_splits(run.config, run.metrics.get("test_data"))
     name, i = locate(splits, subset, index)
     return splits.tests[name][i]
 
@@ -224,11 +224,10 @@ def run_heatmaps(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig
 
 def dataset_faces(spec: str) -> list[FaceRecord]:
     """Every face of a real-format data source "300w:PATH", "wflw:LIST[:ROOT]", "cofw:MAT", "aflw:LIST[:ROOT]"."""
-    kind, paths = parse_spec(spec.strip())
-    if kind == "synthetic":
+    if not parse_sources(spec.strip()):
         raise InputError("synthetic faces are the runs' test faces: pick 'Test faces'; here give a real data "
                          "source such as 300w:/path/to/folder")
-    return read_real(kind, paths)
+    return read_sources(spec.strip())
 
 
 def record_image(record: FaceRecord) -> np.ndarray:

@@ -18,8 +18,11 @@ def line_plot(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", yl
     for name, part in df.groupby(group, sort=True):
         part = part.sort_values(x)
         ax.plot(part[x], part[y], marker="o", lw=1.8, label=str(name))
-    if log_x:
+    if log_x:  # label the swept values themselves, not powers of two
         ax.set_xscale("log", base=2)
+        ticks = sorted(df[x].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
     ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
