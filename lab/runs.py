@@ -51,31 +51,59 @@ def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
         raise RunError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
 
 
-def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
-    """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points"), floats stored as float32 (1e-5 px).
-    A "full" subset that is the concatenation of the others is not stored: load_predictions rebuilds it."""
-    def small(v: np.ndarray) -> np.ndarray:
-        v = np.asarray(v)
-        return v.astype(np.float32) if v.dtype == np.float64 else v
+HALF_PRECISION = ("cov", "laplace_scale", "spread")  # display-only shape statistics: float16 on disk (5e-4 relative)
+SAME_AS = "@"  # a stored 0-d string "@mean": this array equals the subset's array "mean" (stored once)
 
-    flat = {f"{s}/{k}": small(v) for s, arrays in subsets.items() if s != FULL for k, v in arrays.items()}
+
+def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
+    """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points"). Coordinates are stored as float32
+    (1e-5 px); the shape statistics in HALF_PRECISION as float16; an array equal to an earlier one of its subset
+    (e.g. points = soft_argmax_points = mean for a soft-argmax run) as a reference to it. A "full" subset that is the
+    concatenation of the others is not stored: load_predictions rebuilds it. Read back with load_predictions."""
+    def small(name: str, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v)
+        if v.dtype.kind == "f":
+            return v.astype(np.float16 if name in HALF_PRECISION else np.float32)
+        return v
+
+    flat: dict[str, np.ndarray] = {}
+    for s, arrays in subsets.items():
+        if s == FULL:
+            continue
+        kept: dict[str, np.ndarray] = {}
+        for k, v in arrays.items():
+            v = small(k, v)
+            same = next((name for name, w in kept.items() if w.shape == v.shape and w.dtype == v.dtype
+                         and np.array_equal(w, v)), None)
+            flat[f"{s}/{k}"] = np.array(SAME_AS + same) if same else v
+            if not same:
+                kept[k] = v
     buf = io.BytesIO()
     np.savez_compressed(buf, **flat)
     return write_bytes_atomic(path, buf.getvalue())
 
 
 def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """{subset: {array: values}} from predictions.npz; float16 arrays come back as float32, references resolved."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             out: dict[str, dict[str, np.ndarray]] = {}
             for key in z.files:
                 subset, _, name = key.partition("/")
-                out.setdefault(subset, {})[name] = z[key]
+                v = z[key]
+                out.setdefault(subset, {})[name] = v.astype(np.float32) if v.dtype == np.float16 else v
     except FileNotFoundError:
         raise RunError(f"{path}: no predictions file") from None
     except Exception as e:
         raise RunError(f"{path}: not a readable predictions file ({type(e).__name__}: {e})") from None
+    for subset, arrays in out.items():
+        for name, v in arrays.items():
+            if v.dtype.kind == "U":
+                ref = str(v)[len(SAME_AS):]
+                if not str(v).startswith(SAME_AS) or ref not in arrays or arrays[ref].dtype.kind == "U":
+                    raise RunError(f"{path}: {subset}/{name} refers to {str(v)!r}, which the file does not hold")
+                arrays[name] = arrays[ref]
     if len(out) > 1 and FULL not in out:
         from lab.evaluate import concat_predictions
 

@@ -164,3 +164,24 @@ def test_init_from_refuses_a_missing_run_or_another_model(tmp_path):
         train(TINY.replace(name="a", init_from="nope"), tmp_path, progress=False, log=lambda _: None)
     with pytest.raises(ValueError, match=r"src.*model\.pt.*width"):
         train(TINY.replace(name="b", width=0.125, init_from="src"), tmp_path, progress=False, log=lambda _: None)
+
+
+def test_predictions_file_stores_duplicates_once_and_shape_statistics_in_half_precision(tmp_path):
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 128, (20, 68, 2))
+    cov = rng.uniform(0.5, 40.0, (20, 68, 2, 2))
+    subset = {"points": pts, "mean": pts.copy(), "soft_argmax_points": pts.copy(), "gt": pts + 1.0,
+              "cov": cov, "visible": np.ones((20, 68), bool)}
+    path = runs.save_predictions(tmp_path / "p.npz", {"common": subset, "challenge": subset})
+    back = runs.load_predictions(path)
+    assert set(back) == {"common", "challenge", "full"}
+    for name in ("points", "mean", "soft_argmax_points"):
+        assert back["common"][name].dtype == np.float32 and np.allclose(back["common"][name], pts, atol=1e-4)
+    assert back["common"]["cov"].dtype == np.float32 and np.allclose(back["common"]["cov"], cov, rtol=1e-3)
+    assert back["full"]["mean"].shape == (40, 68, 2)
+    with np.load(path) as z:  # the copies are references, not arrays
+        assert z["common/mean"].dtype.kind == "U" and z["common/points"].dtype == np.float32
+        assert z["common/cov"].dtype == np.float16
+    np.savez(tmp_path / "bad.npz", **{"common/points": np.array("@nowhere")})
+    with pytest.raises(runs.RunError, match="nowhere"):
+        runs.load_predictions(tmp_path / "bad.npz")
