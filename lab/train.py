@@ -156,7 +156,7 @@ def _check_finite(loss: torch.Tensor, run_dir: Path, batch: dict, epoch: int, st
         return
     path = run_dir / "nonfinite_batch.pt"
     runs.save_torch(path, {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)} | {"epoch": epoch, "step": step})
-    raise NonFiniteLoss(f"run {run_dir.name}: loss {cfg.loss!r} became {float(loss)} at epoch {epoch}, step {step} "
+    raise NonFiniteLoss(f"run {run_dir.name}: loss {cfg.loss!r} became {float(loss.detach())} at epoch {epoch}, step {step} "
                         f"(lr {cfg.lr}); the batch is saved in {path}. The last good checkpoint is kept; "
                         f"lower --lr or check the data, then --resume.")
 
