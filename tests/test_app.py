@@ -15,7 +15,6 @@ from streamlit.testing.v1 import AppTest
 
 from lab import runs
 from lab.config import RunConfig
-from lab.data.formats import write_pts
 from lab.data.synthetic import SyntheticFaces
 from lab.evaluate import face_nmes
 from lab.models import build_model
@@ -194,13 +193,8 @@ def test_upload_rejects_non_images_and_huge_images_then_predicts(results):
     assert {t.get("name") for t in spec["data"]} >= {"laplace", "mse", "star"} and not at.metric  # no GT, no NME
 
 
-def test_dataset_path_face_and_a_missing_path(results, tmp_path):
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for i in range(2):
-        rec = SyntheticFaces("common", n=2, size=64, seed=1)[i]
-        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rec.image, cv2.COLOR_RGB2BGR))
-        write_pts(folder / f"f{i}.pts", rec.points)
+def test_dataset_path_face_and_a_missing_path(results, tmp_path, pts_folder):
+    folder = pts_folder(tmp_path / "faces", "common", 2, size=64, seed=1)
     at = _app(results, "Inspect")
     at.radio(key="ins_source").set_value("Dataset path").run()
     at.text_input(key="ins_spec").set_value(f"300w:{tmp_path / 'nowhere'}").run()
@@ -212,14 +206,10 @@ def test_dataset_path_face_and_a_missing_path(results, tmp_path):
     assert len(at.dataframe[0].value) == 68
 
 
-def test_real_data_run_whose_folder_is_absent(tmp_path):
+def test_real_data_run_whose_folder_is_absent(tmp_path, pts_folder):
     """A committed real-face run on a machine without the dataset: not selected by default; when picked, Compare
     works from its stored predictions and Inspect names the missing folder instead of failing."""
-    folder, results = tmp_path / "faces", tmp_path / "results"
-    folder.mkdir()
-    for i, rec in enumerate(SyntheticFaces("common", n=10, size=64, seed=2)):
-        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(rec.image, cv2.COLOR_RGB2BGR))
-        write_pts(folder / f"f{i}.pts", rec.points)
+    folder, results = pts_folder(tmp_path / "faces", "common", 10, size=64, seed=2), tmp_path / "results"
     train(TINY.replace(name="real", loss="laplace_kl", data=f"300w:{folder}", val_fraction=0.3), results,
           progress=False, log=lambda _: None)
     train(TINY.replace(name="synth", loss="laplace_kl"), results, progress=False, log=lambda _: None)

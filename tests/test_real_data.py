@@ -66,25 +66,13 @@ def test_predict_writes_pts_and_overlay(tmp_path, capsys):
     assert "bad.png" in capsys.readouterr().err
 
 
-def _pts_folder(folder: Path, split: str, n: int) -> Path:
-    """A 300-W-style folder (PNG + 1-based .pts) written from synthetic faces, so the test needs no download."""
-    from lab.data.formats import write_pts
-    from lab.data.synthetic import SyntheticFaces
-
-    folder.mkdir(parents=True)
-    for i, face in enumerate(SyntheticFaces(split, n=n, size=128)):
-        cv2.imwrite(str(folder / f"face_{i:03d}.png"), cv2.cvtColor(face.image, cv2.COLOR_RGB2BGR))
-        write_pts(folder / f"face_{i:03d}.pts", face.points)
-    return folder
-
-
-def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys):
+def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys, pts_folder):
     from lab import runs
     from lab.viz.inspect import face_record
 
-    a = _pts_folder(tmp_path / "lfpw_test", "common", 3)
-    b = _pts_folder(tmp_path / "helen_test", "common", 2)
-    c = _pts_folder(tmp_path / "ibug", "challenge", 4)
+    a = pts_folder(tmp_path / "lfpw_test", "common", 3)
+    b = pts_folder(tmp_path / "helen_test", "common", 2)
+    c = pts_folder(tmp_path / "ibug", "challenge", 4)
     run = train(RunConfig(name="r", width=0.0625, loss="l2", train_n=16, val_n=8, test_n=8, epochs=1, batch_size=8,
                           device="cpu", threads=1, synth_size=96), tmp_path / "results", progress=False, log=lambda _: None)
     assert main(["eval", str(run.path), "--test", f"common=300w:{a}", "--test", f"common=300w:{b}",
@@ -105,11 +93,11 @@ def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys):
     assert "NAME=SOURCE" in capsys.readouterr().err
 
 
-def test_sources_joined_with_plus_make_one_training_set(tmp_path):
+def test_sources_joined_with_plus_make_one_training_set(tmp_path, pts_folder):
     from lab.data.sources import read_sources
 
-    a = _pts_folder(tmp_path / "lfpw_train", "train", 3)
-    b = _pts_folder(tmp_path / "afw", "train", 2)
+    a = pts_folder(tmp_path / "lfpw_train", "train", 3)
+    b = pts_folder(tmp_path / "afw", "train", 2)
     faces = read_sources(f"300w:{a}+300w:{b}")
     assert [Path(f.source).parent.name for f in faces] == ["lfpw_train"] * 3 + ["afw"] * 2
     splits = open_splits(RunConfig(data=f"300w:{a}+300w:{b}", train_n=0, val_fraction=0.2))
