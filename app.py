@@ -17,6 +17,7 @@ import streamlit as st
 
 from lab.compare import ced_curves, comparison_table
 from lab.runs import IN_PROGRESS, RunError
+from lab.heatmaps import DECODERS as DECODER_REGISTRY
 from lab.viz import dashboard_data as data
 from lab.viz import inspect as ins
 from lab.viz import overlay as ov
@@ -24,7 +25,7 @@ from lab.viz import overlay as ov
 HERE = Path(__file__).resolve().parent
 VIEWS = ("Compare", "Inspect", "Train")
 USER_ERRORS = (ValueError, FileNotFoundError, RunError, KeyError)
-DECODERS = ("argmax", "soft_argmax", "barycenter")
+DECODERS = tuple(DECODER_REGISTRY)  # the registry in lab/heatmaps.py
 
 
 def default_results() -> str:

@@ -22,6 +22,7 @@ def _kv(text: str) -> tuple[str, object]:
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
+    from lab.heatmaps import DECODERS
     from lab.losses import LOSSES
     from lab.models import MODELS
 
@@ -33,7 +34,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=sorted(LOSSES), help=f"loss from the registry (default {d.loss})")
     p.add_argument("--loss-kw", type=_kv, action="append", default=[], metavar="KEY=VALUE", help="loss hyper-parameter")
     p.add_argument("--model-kw", type=_kv, action="append", default=[], metavar="KEY=VALUE", help="model argument")
-    p.add_argument("--decoder", choices=["argmax", "soft_argmax", "barycenter"], help="default: the loss's decoder")
+    p.add_argument("--decoder", choices=sorted(DECODERS), help="default: the loss's decoder")
     p.add_argument("--data", help="synthetic (default) or 300w:PATH, wflw:LIST[:ROOT], cofw:MAT, aflw:LIST[:ROOT]")
     p.add_argument("--train-n", type=int, help=f"training faces (default {d.train_n})")
     p.add_argument("--val-n", type=int, help=f"synthetic validation faces (default {d.val_n})")
@@ -55,6 +56,23 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    "or a run name under --results); the model must match")
     p.add_argument("--eval-every", type=int, help="validate every N epochs (= --epochs: no selection, keep the last)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    # the training recipe (lab/recipe.py); defaults in lab/config.py
+    p.add_argument("--input-size", type=int, help="model input size in pixels (a model argument: rcn 80, hourglass 128)")
+    p.add_argument("--optimizer", choices=["adamw", "adam"], help=f"(default {d.optimizer})")
+    p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay})")
+    p.add_argument("--schedule", choices=["warmup_cosine", "cosine", "constant"],
+                   help=f"learning-rate schedule (default {d.schedule}: per-step linear warm-up, then cosine)")
+    p.add_argument("--warmup-steps", type=int, help=f"warm-up optimiser steps (default {d.warmup_steps})")
+    p.add_argument("--grad-clip", type=float, help=f"gradient-norm clip (default {d.grad_clip}; 0 = off)")
+    p.add_argument("--amp", choices=["auto", "bf16", "off", "cuda"],
+                   help="bf16 autocast (default auto: on CUDA and on CPUs with native bf16, where it is faster)")
+    p.add_argument("--no-channels-last", action="store_true", help="NCHW activations (default: channels_last)")
+    p.add_argument("--no-fresh-faces", action="store_true",
+                   help="synthetic data: the same training faces every epoch (default: new faces each epoch)")
+    p.add_argument("--aug-rotation", type=float, help=f"augmentation: max rotation, degrees (default {d.aug_rotation})")
+    p.add_argument("--aug-scale", type=float, help=f"augmentation: std of the log scale (default {d.aug_scale})")
+    p.add_argument("--aug-shift", type=float, help=f"augmentation: std of the shift, box sizes (default {d.aug_shift})")
+    p.add_argument("--no-flip", action="store_true", help="augmentation: no mirrored crops")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -72,6 +90,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         data["label_noise"] = {"kind": args.label_noise[0], "sigma": float(args.label_noise[1])}
     if args.no_augment:
         data["augment"] = False
+    for flag, key in (("no_channels_last", "channels_last"), ("no_fresh_faces", "fresh_faces"), ("no_flip", "aug_flip")):
+        if getattr(args, flag):
+            data[key] = False
+    if args.input_size:
+        data["model_kw"]["input_size"] = args.input_size
+    if data.get("grad_clip") == 0:
+        data["grad_clip"] = None
     if not args.name and not args.config:
         data["name"] = f"{data['model']}-{data['width']:g}-{data['loss']}"
     return RunConfig.from_dict(data)
@@ -151,12 +176,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The README's main job: two small RCNs (soft-argmax L2 vs LaplaceKL) on synthetic faces, then a comparison."""
+    """The README's main job: two small hourglasses (soft-argmax L2 vs LaplaceKL) trained with the recipe on fresh
+    synthetic faces, then a comparison (table + CED figures)."""
     from lab.compare import compare
     from lab.train import train
 
-    base = RunConfig(model="rcn", width=0.125, epochs=args.epochs, train_n=args.train_n, val_n=50, test_n=100,
-                     batch_size=16, lr=2e-3, seed=0, device=args.device or "auto")
+    base = RunConfig(model="hourglass", width=0.25, model_kw={"stacks": 1}, epochs=args.epochs,
+                     train_n=args.train_n, val_n=100, test_n=200, batch_size=32, seed=0, device=args.device or "auto")
     run_dirs = []
     for name, loss in (("softargmax", "l2"), ("laplace_kl", "laplace_kl")):
         cfg = base.replace(name=name, loss=loss)
@@ -185,12 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("demo", help="main job: train two small RCNs on synthetic faces and compare them")
+    p = sub.add_parser("demo", help="main job: train two small hourglasses on synthetic faces and compare them")
     p.add_argument("--out", default="runs/demo", help="folder for the runs (default runs/demo)")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--train-n", type=int, default=800)
-    p.add_argument("--device")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--epochs", type=int, default=12, help="epochs of --train-n fresh faces each (default 12)")
+    p.add_argument("--train-n", type=int, default=1024, help="synthetic training faces per epoch (default 1024)")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("train", help="train one run (see --help for every knob)")

@@ -8,10 +8,27 @@ from pathlib import Path
 from typing import Any
 
 
+CONFIG_VERSION = 2
+# Keys added by version 2 (the training recipe, the nonlinear heads), with the value a version-1 config meant.
+LEGACY_V1 = {"optimizer": "adam", "warmup_steps": 0, "min_lr_ratio": 0.0, "amp": "cuda", "channels_last": False,
+             "fresh_faces": False, "aug_rotation": 15.0, "aug_scale": 0.1, "aug_shift": 0.05, "aug_flip": True,
+             "select_best": True}
+LEGACY_V1_BARYCENTER = {"w2": "barycenter", "w2_sinkhorn": "barycenter", "star": "barycenter"}  # window was 5
+LEGACY_V1_DECODER = {"heatmap_mse": "argmax", "awing": "argmax"}  # version 2 decodes them with "dark"
+LEGACY_V1_MODEL_KW = {"rcn": {"head": "linear"}, "hourglass": {"head": "linear"}}
+
+
 @dataclass
 class RunConfig:
-    """Every knob of one training run. Defaults give a small CPU-sized RCN run on the synthetic faces."""
+    """Every knob of one training run. Defaults give a small CPU-sized RCN run on the synthetic faces.
 
+    The training recipe (version 2): AdamW, per-step linear warm-up then cosine decay, gradient clipping, an EMA
+    of the weights (with warm-up) for evaluation, channels_last on the CPU, fresh synthetic training faces every
+    epoch, augmentation strength as settings; bf16 autocast where it is faster (lab.device.use_amp). A config
+    saved before version 2 has no "version" key and loads with the values it meant (LEGACY_V1).
+    """
+
+    version: int = CONFIG_VERSION
     name: str = "run"
     # model
     model: str = "rcn"
@@ -34,18 +51,30 @@ class RunConfig:
     split_seed: int = 0
     crop_scale: float = 1.25
     augment: bool = True
+    aug_rotation: float = 15.0  # degrees, uniform in [-r, r]
+    aug_scale: float = 0.1  # std of the log scale
+    aug_shift: float = 0.05  # std of the shift, in box sizes
+    aug_flip: bool = True  # mirror half the crops (with the scheme's flip pairs)
+    fresh_faces: bool = True  # synthetic data: new training faces every epoch (face i of epoch e = f(seed, e, i))
     # optimisation
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # "cosine" or "constant"
-    ema: float | None = None  # EMA decay of the weights used for evaluation, e.g. 0.99
+    lr: float = 5e-3  # peak learning rate (after the warm-up)
+    optimizer: str = "adamw"  # "adamw" (decoupled weight decay) or "adam" (L2 penalty, version 1)
+    weight_decay: float = 1e-4
+    schedule: str = "warmup_cosine"  # per step: linear warm-up, cosine to lr*min_lr_ratio; "cosine" per epoch (v1); "constant"
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.01
+    ema: float | None = 0.998  # EMA decay of the weights used for evaluation (None: the raw weights)
     grad_clip: float | None = 5.0
+    amp: str = "auto"  # bf16 autocast: "auto" (CUDA, or a CPU with native bf16), "bf16", "off", "cuda" (v1: CUDA only)
+    channels_last: bool = True  # NHWC activations on the CPU (measured faster, benchmarks/train.py)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
     workers: int = 0  # DataLoader worker processes (results do not depend on it: augmentation is index-seeded)
+    select_best: bool = True  # keep the weights that scored best on validation; False: the last weights
+    track_tests: bool = False  # also score the test subsets at each validation (learning curves, never selection)
     eval_every: int = 1  # validate (and select the best weights) every N epochs; = epochs: keep the last weights
     init_from: str | None = None  # fine-tune: a run folder (or a run name under the results folder) whose
     #                               selected weights (model.pt) initialise the model; same model and K required
@@ -66,6 +95,14 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{source}: unknown config keys {unknown}; valid keys: {sorted(known)}")
+        if "version" not in data:  # saved before version 2: the recipe and heads it was trained with
+            data = {**LEGACY_V1, **data, "version": 1}
+            data["model_kw"] = {**LEGACY_V1_MODEL_KW.get(data.get("model", "rcn"), {}), **data.get("model_kw", {})}
+            if data.get("decoder") is None and data.get("loss") in LEGACY_V1_DECODER:
+                data["decoder"] = LEGACY_V1_DECODER[data["loss"]]
+            decoder = data.get("decoder") or LEGACY_V1_BARYCENTER.get(data.get("loss"))
+            if decoder == "barycenter" and "window" not in data.get("decoder_kw", {}):
+                data["decoder_kw"] = {**data.get("decoder_kw", {}), "window": 5}
         return cls(**data)
 
     @classmethod

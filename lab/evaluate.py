@@ -11,11 +11,11 @@ from torch.utils.data import DataLoader
 from lab import metrics
 from lab.data.dataset import LandmarkDataset
 from lab.data.transforms import invert_affine
-from lab.heatmaps import decode, from_heatmap_coords, moments, normalize, soft_argmax
+from lab.heatmaps import DECODERS, decode, from_heatmap_coords, moments, normalize, soft_argmax
 from lab.schema import get_scheme
 
 NORMALISERS = ("inter_ocular", "inter_pupil", "box", "diagonal")
-DECODER_NAMES = ("argmax", "soft_argmax", "barycenter")
+DECODER_NAMES = tuple(DECODERS)
 THRESHOLDS = (0.1, 0.08, 0.05)
 
 

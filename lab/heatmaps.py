@@ -160,8 +160,16 @@ def window_mask(heatmaps: Tensor, window: int) -> Tensor:
     return (iny[..., :, None] & inx[..., None, :]).to(heatmaps.dtype)
 
 
-def decode_barycenter(heatmaps: Tensor, window: int = 5) -> Tensor:
+BARYCENTER_WINDOW = 9  # px; version-1 runs used 5 (their configs say so)
+
+
+def decode_barycenter(heatmaps: Tensor, window: int = BARYCENTER_WINDOW) -> Tensor:
     """Barycenter of relu(H) in a window x window square around the argmax (Wasserstein paper's decoder).
+
+    The window truncates the map around the argmax *pixel*, which biases the estimate towards that pixel's centre:
+    on perfect sigma = 1.5 px Gaussian maps the mean error is 0.28 / 0.14 / 0.047 / 0.010 / 0.0026 heatmap px for
+    windows 3 / 5 / 7 / 9 / 11 (at stride 4 a 0.14 px floor is ~1 % NME_io). The default, 9, is still local
+    (robust to a second mode a few pixels away) and its floor is negligible.
 
     heatmaps: (..., h, w). Returns (..., 2). A window with no positive mass falls back to its centre.
     Half-precision input is decoded in float32.
@@ -173,8 +181,46 @@ def decode_barycenter(heatmaps: Tensor, window: int = 5) -> Tensor:
     return expectation(mass / mass.flatten(-2).sum(-1)[..., None, None])
 
 
+def decode_dark(heatmaps: Tensor, floor: float = 1e-6, max_offset: float = 1.0) -> Tensor:
+    """Sub-pixel argmax by a second-order Taylor expansion of log H at the maximum (Zhang et al., "Distribution-Aware
+    Coordinate Representation for Human Pose Estimation" (DARK), CVPR 2020, Eq. 2-5, without their smoothing).
+
+        m = argmax H,  L = log max(H, floor),  g = grad L(m),  Hs = Hessian L(m)  (central differences, 3x3)
+        x = m - Hs^-1 g                                   (exact for a Gaussian map: log G is quadratic)
+
+    Falls back to the quarter-pixel shift of `decode_argmax` where the Hessian is not negative definite or the
+    offset exceeds `max_offset` px, and on border maxima. heatmaps: (..., h, w). Returns (..., 2) (x, y).
+    Why: on perfect sigma = 1.5 Gaussian maps of 32 x 32 px the quarter-shift argmax alone errs by 1.7 % NME_io
+    (synthetic faces, 128 px crops), a floor no training can go below; this decoder recovers them exactly.
+    """
+    if heatmaps.dtype in (torch.float16, torch.bfloat16):
+        return decode_dark(heatmaps.float(), floor, max_offset).to(heatmaps.dtype)
+    h, w = heatmaps.shape[-2:]
+    ix, iy = _argmax_xy(heatmaps)
+    base = decode_argmax(heatmaps)
+    logs = torch.log(heatmaps.clamp_min(floor)).flatten(-2)
+    x0, y0 = ix.clamp(1, w - 2), iy.clamp(1, h - 2)
+
+    def at(dx: int, dy: int) -> Tensor:
+        return logs.gather(-1, ((y0 + dy) * w + (x0 + dx))[..., None])[..., 0]
+
+    c = at(0, 0)
+    gx, gy = 0.5 * (at(1, 0) - at(-1, 0)), 0.5 * (at(0, 1) - at(0, -1))
+    hxx, hyy = at(1, 0) - 2 * c + at(-1, 0), at(0, 1) - 2 * c + at(0, -1)
+    hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    det = hxx * hyy - hxy * hxy
+    ok = (hxx < 0) & (det > 0) & (ix > 0) & (ix < w - 1) & (iy > 0) & (iy < h - 1)
+    safe = torch.where(ok, det, torch.ones_like(det))
+    ox = -(hyy * gx - hxy * gy) / safe
+    oy = -(hxx * gy - hxy * gx) / safe
+    ok = ok & (ox.abs() <= max_offset) & (oy.abs() <= max_offset)
+    refined = torch.stack([x0.to(base.dtype) + ox, y0.to(base.dtype) + oy], -1)
+    return torch.where(ok[..., None], refined, base)
+
+
 DECODERS: dict[str, Callable[..., Tensor]] = {
     "argmax": decode_argmax,
+    "dark": decode_dark,
     "soft_argmax": soft_argmax,
     "barycenter": decode_barycenter,
 }

@@ -1,6 +1,7 @@
 """One training loop for every registered loss and model, with the Laplace paper's adversarial branch.
 
-Device picked in lab.device (cuda when present); bf16 autocast on CUDA only, losses always in float32.
+Device picked in lab.device (cuda when present); bf16 autocast where it is faster (lab.device.use_amp), losses
+always in float32. The recipe's parts (AdamW, warm-up + cosine per step, weight EMA) are in lab.recipe.
 Seeded: on the CPU two runs with the same config give identical metrics, and a resumed run continues exactly
 (data order and augmentation are drawn from (seed, epoch), dropout's RNG state is checkpointed every epoch).
 Model selection on the validation split (never a test split); the selected weights are evaluated on the tests.
@@ -25,11 +26,13 @@ from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset
 from lab.data.sources import Splits, evaluation_splits, open_splits
 from lab.device import pick_device, use_amp
+from lab.recipe import ModelEMA, build_optimizer, build_scheduler
 from lab.evaluate import concat_predictions, decode_outputs, predict, subset_metrics
 from lab.heatmaps import to_heatmap_coords
 from lab.losses import build_loss, get_loss_spec
 from lab.losses.registry import LossSpec
 from lab.models import build_discriminator, build_model, load_model_state
+from lab.models.fast import keep_freed_memory
 from lab.schema import get_scheme
 
 
@@ -53,7 +56,8 @@ class Parts:
     decoder: str
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    ema: torch.optim.swa_utils.AveragedModel | None = None
+    per_step: bool = False  # the scheduler steps after every optimiser step (else after every epoch)
+    ema: ModelEMA | None = None
     disc: nn.Module | None = None
     disc_optimizer: torch.optim.Optimizer | None = None
 
@@ -83,17 +87,16 @@ def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Spli
         raise ValueError(f"loss {cfg.loss!r} needs heatmaps but model {cfg.model!r} regresses coordinates; "
                          f"pick a coordinate loss (input='coords') or a heatmap model")
     loss_fn = build_loss(cfg.loss, model=model, **cfg.loss_kw).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-    elif cfg.schedule == "constant":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    else:
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; valid: cosine, constant")
-    parts = Parts(cfg, device, splits, model, spec, loss_fn, cfg.decoder or spec.decoder, optimizer, scheduler)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg, model.parameters())
+    n_train = len(splits.train)
+    steps_per_epoch = max(n_train // cfg.batch_size if n_train > cfg.batch_size else 1, 1)
+    scheduler, per_step = build_scheduler(cfg, optimizer, steps_per_epoch)
+    parts = Parts(cfg, device, splits, model, spec, loss_fn, cfg.decoder or spec.decoder, optimizer, scheduler,
+                  per_step)
     if cfg.ema:
-        parts.ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema))
+        parts.ema = ModelEMA(model, cfg.ema)
     if cfg.unlabeled:
         if model.output != "heatmap":
             raise ValueError("the adversarial branch needs a heatmap model (the discriminator sees heatmaps)")
@@ -106,7 +109,8 @@ def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Spli
 def _dataset(parts: Parts, records, augment: bool, box_jitter=None) -> LandmarkDataset:
     cfg = parts.cfg
     return LandmarkDataset(records, parts.model.input_size, crop_scale=cfg.crop_scale, augment=augment,
-                           box_jitter=box_jitter, seed=cfg.seed)
+                           rotation_deg=cfg.aug_rotation, scale_jitter=cfg.aug_scale, shift_jitter=cfg.aug_shift,
+                           flip=cfg.aug_flip, box_jitter=box_jitter, seed=cfg.seed)
 
 
 def _loader(dataset: LandmarkDataset, batch_size: int, seed: int, epoch: int, workers: int = 0) -> DataLoader:
@@ -174,7 +178,7 @@ def _eval_model(parts: Parts) -> nn.Module:
 
 
 def validate(parts: Parts, dataset: LandmarkDataset) -> float:
-    """Mean inter-ocular NME on the validation split with the run's decoder (model selection)."""
+    """Mean inter-ocular NME of `dataset` with the run's decoder (the validation split: model selection)."""
     pred = predict(_eval_model(parts), dataset, parts.device, parts.decoder, parts.cfg.decoder_kw,
                    parts.cfg.softargmax_temperature, workers=parts.cfg.workers)
     parts.model.train()
@@ -237,18 +241,24 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
         log(f"resuming {run_dir} after epoch {start_epoch}")
     write_json_atomic(run_dir / runs.CONFIG, cfg.to_dict())  # the device used is in metrics.json
     unl_set = _dataset(parts, parts.splits.unlabeled, augment=cfg.augment) if parts.disc is not None else None
-    amp = use_amp(device)
+    curve_sets = {name: _dataset(parts, recs, augment=False) for name, recs in parts.splits.tests.items()
+                  if cfg.track_tests and recs is not parts.splits.val}
+    amp = use_amp(device, cfg.amp)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if device.type == "cpu":
+        keep_freed_memory()  # else every step page-faults its activations back in (kernel time ~ user time)
     parts.model.train()
     t_train = sum(h.get("seconds", 0.0) for h in history)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
+        t_eval = 0.0
         loader = _loader(train_set, cfg.batch_size, cfg.seed, epoch, cfg.workers)
         bar = tqdm(loader, desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         sums = {"loss": 0.0, "d_loss": 0.0, "nme": 0.0, "n": 0}
         if unl_set is not None:  # per-epoch stream, so a resumed epoch sees the same unlabeled batches
             unl_iter = _cycle(lambda p, e=epoch: _loader(unl_set, cfg.batch_size, cfg.seed + 1, e * 1000 + p, cfg.workers))
         for step, batch in enumerate(bar):
-            images = batch["image"].to(device, non_blocking=True)
+            images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = parts.model(images)
             loss = supervised_loss(parts, outputs, batch)
@@ -263,24 +273,32 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.grad_clip)
             parts.optimizer.step()
+            if parts.per_step:
+                parts.scheduler.step()
             if parts.ema is not None:
-                parts.ema.update_parameters(parts.model)
+                parts.ema.update(parts.model)
             sums["loss"] += float(loss.detach())
             sums["nme"] += _batch_nme(parts, outputs[-1].detach().float(), batch)
             sums["n"] += 1
             bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", nme=f"{100 * sums['nme'] / sums['n']:.2f}%")
-        parts.scheduler.step()
+        if not parts.per_step:
+            parts.scheduler.step()
         row = {"epoch": epoch + 1, "train_loss": sums["loss"] / max(sums["n"], 1),
                "train_nme": sums["nme"] / max(sums["n"], 1), "lr": parts.optimizer.param_groups[0]["lr"]}
         if parts.disc is not None:
             row["d_loss"] = sums["d_loss"] / max(sums["n"], 1)
         last = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
+            t1 = time.perf_counter()
             row["val_nme"] = validate(parts, val_set)
-            if row["val_nme"] < best["val_nme"]:
+            if (row["val_nme"] < best["val_nme"]) if cfg.select_best else last:
                 best = {"val_nme": row["val_nme"], "epoch": epoch + 1}
                 _save_selected(parts, run_dir)
+            for name, dataset in curve_sets.items():  # learning curves only: never used for selection
+                row[f"test_nme_{name}"] = validate(parts, dataset)
+            t_eval = time.perf_counter() - t1
         row["seconds"] = time.perf_counter() - t0
+        row["train_seconds"] = row["seconds"] - t_eval  # optimiser steps only (time-to-accuracy curves)
         t_train += row["seconds"]
         history.append(row)
         runs.save_torch(checkpoint, _state(parts, epoch + 1, history, best))

@@ -234,10 +234,34 @@ def test_barycenter_window_hand_case_and_validation():
 
 def test_decode_dispatch():
     h = encode_gaussian(_random_interior(5, 4.0, 12.0), (16, 16), 1.0)
-    assert set(DECODERS) == {"argmax", "soft_argmax", "barycenter"}
+    assert set(DECODERS) == {"argmax", "dark", "soft_argmax", "barycenter"}
     torch.testing.assert_close(decode(h), decode_argmax(h))
     torch.testing.assert_close(decode(h, "argmax", quarter_shift=False), decode_argmax(h, False))
     torch.testing.assert_close(decode(h, "soft_argmax", temperature=0.1), soft_argmax(h, 0.1))
     torch.testing.assert_close(decode(h, "barycenter", window=3), decode_barycenter(h, 3))
     with pytest.raises(ValueError, match="unknown decoder 'median'.*argmax"):
         decode(h, "median")
+
+
+def test_dark_recovers_gaussian_peaks_exactly_and_falls_back_on_flat_maps():
+    """log of a Gaussian map is quadratic, so the Taylor step lands on the centre; the quarter-shift argmax does not."""
+    from lab.heatmaps import decode_dark
+
+    pts = _random_interior(200, 3.0, 28.0)
+    maps = encode_gaussian(pts, (32, 32), 1.5)
+    assert (decode_dark(maps) - pts).abs().max() < 1e-4
+    assert (decode_argmax(maps) - pts).norm(dim=-1).mean() > 0.1
+    flat = torch.zeros(3, 2, 8, 8)
+    assert torch.equal(decode_dark(flat), decode_argmax(flat))  # no curvature: the argmax's answer
+    border = encode_gaussian(torch.tensor([[0.2, 5.0]]), (10, 10), 1.0)
+    assert torch.equal(decode_dark(border), decode_argmax(border))  # border maxima: no 3x3 neighbourhood
+
+
+def test_barycenter_window_bias_shrinks_with_the_window():
+    """The window truncates the map around the argmax pixel: window 5 errs by ~0.14 px, the default 9 by ~0.01."""
+    from lab.heatmaps import BARYCENTER_WINDOW, decode_barycenter
+
+    pts = _random_interior(500, 5.0, 26.0)
+    maps = encode_gaussian(pts, (32, 32), 1.5)
+    err = {w: float((decode_barycenter(maps, w) - pts).norm(dim=-1).mean()) for w in (5, BARYCENTER_WINDOW)}
+    assert BARYCENTER_WINDOW == 9 and 0.1 < err[5] < 0.2 and err[9] < 0.02

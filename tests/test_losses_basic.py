@@ -47,13 +47,13 @@ def test_heatmap_mse_shifted_gaussian_closed_form():
     d = torch.tensor([1.2, -0.5], dtype=D)
     pred_maps = encode_gaussian(g + d, (size, size), sigma)
     expected = 2 * math.pi * sigma**2 * (1 - math.exp(-float(d.square().sum()) / (4 * sigma**2))) / size**2
-    got = build_loss("heatmap_mse", sigma=sigma)(pred_maps, g)
+    got = build_loss("heatmap_mse", sigma=sigma, fg_weight=0.0)(pred_maps, g)  # the plain (unweighted) MSE
     assert got.item() == pytest.approx(expected, rel=1e-7)
 
 
 def test_heatmap_mse_elementwise_value():
     h = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=D)
-    assert heatmap_mse(h, torch.zeros_like(h)).item() == pytest.approx(30 / 4)
+    assert heatmap_mse(h, torch.zeros_like(h)).item() == pytest.approx(30 / 4)  # zero target: no foreground, W = 1
 
 
 def test_heatmap_mse_rejects_bad_shapes():

@@ -42,7 +42,7 @@ def x_for(model: nn.Module, batch: int = 2) -> torch.Tensor:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("k", (68, 5))
 def test_rcn_shapes_and_closed_form_param_count(width, k):
-    m = build_model("rcn", num_points=k, width=width).eval()
+    m = build_model("rcn", num_points=k, width=width, head="linear").eval()  # Table 1's head
     c = round(64 * width)
     assert m.channels == c and (m.input_size, m.stride, m.num_points, m.output) == (80, 1, k, "heatmap")
     assert model_summary(m)["params"] == rcn_params(c, k)
@@ -55,15 +55,15 @@ def test_rcn_shapes_and_closed_form_param_count(width, k):
 def test_rcn_size_vs_paper():
     """Table 1 as printed is within 5 % at full width; with two 3x3 bottom convs the gap is a flat ~0.045 MB."""
     for width, paper in zip(WIDTHS, PAPER_MB):
-        plain = model_summary(build_model("rcn", width=width))["bytes_fp32"] / 1e6
-        matched = model_summary(build_model("rcn", width=width, bottom_convs=2))["bytes_fp32"] / 1e6
+        plain = model_summary(build_model("rcn", width=width, head="linear"))["bytes_fp32"] / 1e6
+        matched = model_summary(build_model("rcn", width=width, bottom_convs=2, head="linear"))["bytes_fp32"] / 1e6
         assert plain < paper and 0.0 < paper - matched < 0.05, (width, plain, matched, paper)
-    full = model_summary(build_model("rcn"))["bytes_fp32"] / 1e6
+    full = model_summary(build_model("rcn", head="linear"))["bytes_fp32"] / 1e6
     assert abs(full - 7.496) / 7.496 < 0.05
 
 
 def test_rcn_layer_order_dropout_and_activations():
-    m = build_model("rcn", dropout=0.3)
+    m = build_model("rcn", dropout=0.3, head="linear")
     acts = [mod for mod in m.modules() if isinstance(mod, (nn.LeakyReLU, nn.Dropout))]
     kinds = "".join("A" if isinstance(a, nn.LeakyReLU) else "d" for a in acts)
     # module order: 4 encoder stages, bottom, 4 fuse 5x5, 3 reduce 1x1 -> 12 activations; no dropout after the
@@ -126,7 +126,7 @@ def test_load_model_state_names_k_and_source():
         load_model_state(m, {"config": wide.config, "state_dict": wide.state_dict()}, "b.pt")
     with pytest.raises(ValueError, match=r"c\.pt.*name: checkpoint='hourglass', model='rcn'"):
         load_model_state(m, {"config": {**m.config, "name": "hourglass"}, "model": m.state_dict()}, "c.pt")
-    with pytest.raises(ValueError, match=r"raw\.pt.*head\.weight \(98, 16, 1, 1\) vs \(68, 16, 1, 1\)"):
+    with pytest.raises(ValueError, match=r"raw\.pt.*head\.2\.weight \(98, 128, 1, 1\) vs \(68, 128, 1, 1\)"):
         load_model_state(m, other.state_dict(), "raw.pt")  # bare state dict: shapes are checked
     # a dropout change is not a different model
     load_model_state(m, {"config": {**m.config, "dropout": 0.5}, "model": m.state_dict()}, "d.pt")
@@ -247,3 +247,29 @@ def test_unknown_model_argument_is_named():
 
     with pytest.raises(ValueError, match=r"'rcn' has no argument\(s\) stacks; valid: .*input_size"):
         build_model("rcn", stacks=1)
+
+
+@pytest.mark.parametrize("name,kw", [("rcn", {"width": 0.125}), ("hourglass", {"width": 0.25, "stacks": 2})])
+def test_mlp_head_adds_exactly_its_layers(name, kw):
+    """The default "mlp" head replaces each conv1x1 C -> K by conv1x1 C -> M (+ BN on the hourglass), an activation
+    and conv1x1 M -> K, M = 128: the parameter difference is exactly those layers'."""
+    linear = build_model(name, head="linear", **kw)
+    mlp = build_model(name, **kw)
+    heads = mlp.heads if name == "hourglass" else [mlp.head]
+    cin = heads[0][0].in_channels
+    per_head = cin * 128 + 128 + 128 * 68 + 68 - (cin * 68 + 68) + (2 * 128 if name == "hourglass" else 0)
+    assert model_summary(mlp)["params"] - model_summary(linear)["params"] == len(heads) * per_head
+    assert mlp.config["head"] == "mlp" and linear.config["head"] == "linear"
+    with pytest.raises(ValueError, match="unknown head"):
+        build_model(name, head="deep", **kw)
+
+
+def test_checkpoint_saved_before_heads_loads_with_the_linear_head():
+    """A model config without "head" (every model saved before heads existed) means the linear head."""
+    old = build_model("hourglass", num_points=5, width=0.25, head="linear", stacks=1)
+    config = {k: v for k, v in old.config.items() if k not in ("head", "head_channels")}
+    rebuilt = model_from_state({"config": config, "model": old.state_dict()})
+    assert isinstance(rebuilt.heads[0], torch.nn.Conv2d)
+    with pytest.raises(ValueError, match="head"):
+        load_model_state(build_model("hourglass", num_points=5, width=0.25, stacks=1),
+                         {"config": config, "model": old.state_dict()})

@@ -65,7 +65,10 @@ class LandmarkDataset(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Augmentation of this epoch; records that draw new faces per epoch (SyntheticFaces(fresh=True)) follow."""
         self.epoch = int(epoch)
+        if hasattr(self.records, "set_epoch"):
+            self.records.set_epoch(self.epoch)
 
     def __len__(self) -> int:
         return len(self.records)

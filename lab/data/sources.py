@@ -120,11 +120,11 @@ def open_splits(cfg: RunConfig) -> Splits:
     if not parse_sources(cfg.data):  # synthetic
         from lab.data.synthetic import SyntheticFaces
 
-        def make(split: str, n: int, noise=None):
-            return SyntheticFaces(split=split, n=n, size=cfg.synth_size, seed=cfg.seed, label_noise=noise)
+        def make(split: str, n: int, noise=None, fresh: bool = False):
+            return SyntheticFaces(split=split, n=n, size=cfg.synth_size, seed=cfg.seed, label_noise=noise, fresh=fresh)
 
         return Splits(
-            train=make("train", cfg.train_n, cfg.label_noise),
+            train=make("train", cfg.train_n, cfg.label_noise, fresh=cfg.fresh_faces),
             val=make("val", cfg.val_n),
             tests={"common": make("common", cfg.test_n), "challenge": make("challenge", cfg.test_n)},
             unlabeled=make("unlabeled", cfg.unlabeled) if cfg.unlabeled else None,

@@ -33,6 +33,7 @@ from lab.data.synthetic_render import Appearance, Degradation, Glasses, Occluder
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "common": 2, "challenge": 3, "unlabeled": 4}
 _SEQUENCE_ID = 5
 _NOISE_STREAM = 1
+_EPOCH_STREAM = 2  # fresh faces: the stream of face i in epoch e > 0 is (seed, split, i, [noise,] 2, e)
 ATTRIBUTES = ("pose", "expression", "illumination", "make_up", "occlusion", "blur")
 _DEPTH = IDENTITY_NAMES.index("depth")
 _WIDTH = IDENTITY_NAMES.index("face_width")
@@ -312,6 +313,8 @@ class SyntheticFaces:
     size: int = 128
     seed: int = 0
     label_noise: LabelNoise | tuple[str, float] | dict | None = None
+    fresh: bool = False  # new faces every epoch: set_epoch(e) makes face i = f(seed, split, i, e) for e > 0
+    epoch: int = 0
     _noise: LabelNoise | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self):
@@ -337,17 +340,26 @@ class SyntheticFaces:
             raise IndexError(f"face index {i} out of range for a split of {self.n}")
         return int(i) % self.n
 
+    def set_epoch(self, epoch: int) -> None:
+        """With `fresh`, draw another set of faces for this epoch (epoch 0 is the fixed set); else a no-op."""
+        if self.fresh:
+            self.epoch = int(epoch)
+
+    def _stream(self, i: int, *extra: int) -> np.random.Generator:
+        key = [self.seed, SPLITS[self.split], i, *extra]
+        return np.random.default_rng(key + [_EPOCH_STREAM, self.epoch] if self.epoch else key)
+
     def params(self, i: int) -> FaceParams:
         """The parameters of face i (pose: .yaw .pitch .roll in degrees)."""
         i = self._index(i)
-        return sample_params(np.random.default_rng([self.seed, SPLITS[self.split], i]), self.split)
+        return sample_params(self._stream(i), self.split)
 
     def __getitem__(self, i: int) -> FaceRecord:
         i = self._index(i)
         rec = render_face(self.params(i), self.size)
-        rec.source = f"synthetic:{self.split}:seed={self.seed}:{i}"
+        rec.source = f"synthetic:{self.split}:seed={self.seed}:{i}" + (f":epoch={self.epoch}" if self.epoch else "")
         if self._noise is not None and self._noise.sigma > 0:
-            rng = np.random.default_rng([self.seed, SPLITS[self.split], i, _NOISE_STREAM])
+            rng = self._stream(i, _NOISE_STREAM)
             rec.points = apply_label_noise(rec.points, self._noise, rng, SCHEME)
         return rec
 

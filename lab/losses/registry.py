@@ -15,7 +15,7 @@ class LossSpec:
     build: factory `build(**hyper_parameters) -> nn.Module`.
     input: "heatmap" -> forward(heatmaps (B,K,h,w), target (B,K,2), visible (B,K)) ;
            "coords"  -> forward(pred (B,K,2), target (B,K,2), visible (B,K)); all coordinates in heatmap pixels.
-    decoder: the decoder the method is evaluated with by default ("argmax", "soft_argmax", "barycenter").
+    decoder: the decoder the method is evaluated with by default (a name in lab.heatmaps.DECODERS).
     paper: short citation. equation: the formula implemented, one line.
     defaults: the hyper-parameters `build` uses when given none (shown by the CLI and the app).
     geometry: optional `geometry(model) -> dict` of hyper-parameters that depend on the model's input size and

@@ -1,37 +1,68 @@
 """STAR loss (Zhou et al., "STAR Loss: Reducing Semantic Ambiguity in Facial Landmark Detection", CVPR 2023).
 
-The form the official code trains with (`STARLoss_v2`, lib/loss/starLoss_v2.py of ZhenglinZhou/STAR):
+The form the official code trains with (`STARLoss_v2`, lib/loss/starLoss_v2.py of ZhenglinZhou/STAR, with its
+lib/loss/smoothL1Loss.py; in the paper's terms: the ambiguity-guided decomposition of the error along the
+eigenvectors of the predicted covariance, plus the eigenvalue restriction):
 
-    P = H / sum H                          (here relu(H) + a uniform eps floor, so negative/empty maps stay finite)
-    mu = sum_q P(q) q,  Sigma = sum_q P(q) (q - mu)(q - mu)^T / (1 - sum_q P(q)^2)   (unbiased weighted covariance)
+    P = H / sum H                          (here relu(H) + a uniform floor of total mass 1e-14, so negative/empty maps
+                                            stay finite)
+    mu = sum_q P(q) q
+    Sigma = sum_q P(q) (q - mu)(q - mu)^T / (V1 - V2 / V1),  V1 = sum P + 1e-5,  V2 = sum P^2 + 1e-5
+                                           (unbiased weighted covariance with reliability weights, the official
+                                            denominator and epsilons; V1 - V2/V1 >= 1e-5 > 0 for any distribution)
     Sigma = U diag(l1, l2) U^T,  l1 <= l2,  u1, u2 = columns of U        (closed-form 2x2, no eigh, no CPU copy)
     e = g - mu
     L = d(u1 . e) / sqrt(l1 + eps) + d(u2 . e) / sqrt(l2 + eps) + w (|l1| + |l2|)
     d(x) = smooth-L1 with threshold s: x^2 / (2 s) if |x| < s else |x| - s / 2;  s = 0.01, eps = 1e-5, w = 1
     loss = mean of L over the visible landmarks
 
-Units, as the official code has them: e, mu, Sigma and therefore l1, l2 are in *normalised* coordinates,
-x_n = (2 x + 1) / w - 1, y_n = (2 y + 1) / h - 1 (our pixel-centre convention: the map's extent [-0.5, w - 0.5]
-maps to [-1, 1]; the official grid maps the first/last pixel *centres* to -1/+1, i.e. a unit 2/(w-1) instead
-of 2/w, 1.6 % larger at w = 64). So s = 0.01 is 0.32 heatmap px at w = 64, sqrt(eps) = 0.003 is 0.1 px, and the
-eigenvalue penalty w (|l1| + |l2|) is in normalised units squared: a sigma = 1.5 px blob on a 64 px map has
-l = (1.5 * 2/64)^2 = 2.2e-3.
+Units, as the official code has them: e, mu, Sigma and therefore l1, l2 are in the official *normalised*
+coordinates, whose grid is arange(n) / (n - 1) * 2 - 1: the first and last pixel *centres* map to -1 and +1,
+x_n = 2 x / (w - 1) - 1, y_n = 2 y / (h - 1) - 1 (x, y in our pixel-centre heatmap pixels). One heatmap pixel is
+therefore 2 / (w - 1) horizontally and 2 / (h - 1) vertically (`normalised_unit`; the two differ on non-square
+maps), not 2 / w. At w = 64: s = 0.01 is 0.315 heatmap px, sqrt(eps) = 0.0032 is 0.1 px, and the eigenvalue
+penalty w (|l1| + |l2|) is in normalised units squared: a sigma = 1.5 px blob has l = (1.5 * 2 / 63)^2 = 2.3e-3.
+Maps need h, w >= 2 (the official grid divides by n - 1).
+
+Measured agreement (tests/test_star.py, an independent float64 re-implementation of the official algorithm:
+clamp(sum H, 1e-6) normalisation, materialised [-1, 1] grid, V1 - V2/V1 denominator, torch.linalg.eigh on the
+CPU with the official row indexing, the official SmoothL1Loss), 20 seeds each of random Gaussian blobs plus
+uniform noise, pure uniform maps and peaked (uniform^12) maps, shapes (2, 5, 16, 16), (1, 3, 32, 24),
+(3, 4, 9, 13), (2, 3, 64, 64): max relative difference of the value 4e-14, of the gradient w.r.t. H 2e-12 (relative
+to its largest entry); a near one-hot map 9e-14 / 5e-13. The tests assert 1e-5. In float32 our value is within
+1.1e-6 of the float64 official one (the official's own float32 run: 2.5e-7). What had to change for this: the unit
+(2/w -> 2/(w-1): 9 % on the value), the denominator (the textbook 1 - sum P^2 differs from V1 - V2/V1 by
+~1e-5 sum P^2 / (1 - sum P^2) relative: > 1e-5 on sharp maps) and the floor (mass 1e-8 moves a near one-hot map's
+loss by 8 %; STAR uses STAR_FLOOR = 1e-14).
+
+Eigenvector indexing (checked): the official code takes `evectors[:, :, 0]` of the (B, K, 2, 2) eigh output as
+the "normal" vector, i.e. *row* 0 of each matrix (and row 1 as the "tangent"), while torch.linalg.eigh returns
+eigenvectors as *columns*. For 2x2 input, CPU LAPACK (torch 2.x here) returns U bit-exactly symmetric: a
+reflection [[c, s], [s, -c]] (det -1) for every generic matrix we tried (2e5 random ones, float32 and float64),
+and I or the swap [[0, 1], [1, 0]] for matrices that are already diagonal. So row i == column i and the official
+code does pair u1 with the smaller eigenvalue l1 and u2 with l2, as the paper says; we index columns explicitly.
+The gradients agree too, because a small perturbation keeps U a reflection (still symmetric). The one exception is
+an exactly diagonal covariance with l1 < l2, where LAPACK returns U = I (a rotation): there the official row
+indexing gives the off-diagonal gradient of Sigma with the opposite sign to the column (true eigenvector)
+derivative that eig2x2 gives -- measure zero, e.g. exactly axis-symmetric synthetic maps.
 
 Pairing (as in the official code): the eigenvalues are ascending; u1 (the eigenvector of the *smaller*
 eigenvalue, the official "normal" direction) is divided by sqrt(l1 + eps), u2 ("tangent", larger variance) by
-sqrt(l2 + eps). The official code indexes `evectors[:, :, 0]` (a row); CPU LAPACK returns a symmetric reflection
-for 2x2 matrices, so that row equals the first column: we index columns explicitly.
+sqrt(l2 + eps). The official SmoothL1Loss computes sqrt(clamp(x^2, 1e-6)) for the L1 branch; with s^2 = 1e-4 >
+1e-6 that clamp is never selected, so it equals torch's smooth_l1_loss(beta=s) (value and gradient).
 
-Deviations (guards only): the official normalisation divides by clamp(sum H, 1e-6) and its unbiased denominator is
-V1 - V2/V1 with 1e-5 added to V1 = sum P and V2 = sum P^2; we use P = normalize(H, "relu") and 1 - sum P^2
-(clamped at 1e-6, as heatmaps.moments) -- equal for non-negative maps up to ~1e-5 relative.
-
-Guards: l1, l2 are clamped at 0 before `+ eps` (Sigma is PSD up to rounding). Near isotropy (l1 == l2) the
-eigenvectors are arbitrary: the closed form falls back to the axes when the eigenvalue gap is exactly zero, so
-value and gradient stay finite. While both projections are inside the quadratic zone (|u . e| < s) the sum
-of the two terms is invariant to the choice of basis, so the value there is well defined; in the L1 zone it is
-not (|p1| + |p2| depends on the basis), and -- as with the official eigh -- the gradient through the
-eigenvectors grows like 1 / (l2 - l1) near isotropy. That is a property of the loss, kept as published.
+Deviations (guards only; none is active on positive maps with distinct eigenvalues): P = relu(H) + floor
+instead of H / clamp(sum H, 1e-6) (negative or all-zero maps stay finite; the floor moves the loss by
+~5e4 * 1e-14 / sum relu(H) relative, so maps of total mass below ~5e-5 differ by more than 1e-5 -- the official clamp
+at 1e-6 behaves differently there anyway); at pixels where H == 0 exactly our gradient is relu'(0) = 0 while the
+official H / sum H passes one through (the official network feeds the loss "in+relu" maps, so the gradient w.r.t.
+its pre-activation is the same as ours); l1, l2 are clamped at 0 before `+ eps`
+(Sigma is PSD up to rounding); near isotropy (l1 == l2) the eigenvectors are arbitrary: the closed form falls
+back to the axes when the eigenvalue gap is exactly zero, so value and gradient stay finite. While both
+projections are inside the quadratic zone (|u . e| < s) the sum of the two terms is invariant to the choice of
+basis, so the value there is well defined; in the L1 zone it is not (|p1| + |p2| depends on the basis), and -- as
+with the official eigh -- the gradient through the eigenvectors grows like 1 / (l2 - l1) near isotropy. That is a
+property of the loss, kept as published.
 
 Decoder: the official code evaluates with `decoder_default`, the *global* weighted mean of H / sum H (the same
 mu the loss trains) -- a soft decoder, not argmax. Of our decoders the closest is "barycenter" (relu-weighted
@@ -50,12 +81,23 @@ from lab.losses.registry import LossSpec, register
 Tensor = torch.Tensor
 
 
-def normalised_unit(h: int, w: int, like: Tensor) -> Tensor:
-    """Size of one heatmap pixel in [-1, 1] coordinates per axis: (2 / w, 2 / h) as a (2,) tensor like `like`.
+COV_EPS = 1e-5  # the official unbiased_weighted_covariance's EPSILON (fixed there, independent of the loss's eps)
+# Total mass of the uniform floor STAR mixes into relu(H) (module docstring). Its variance competes with l + eps
+# (eps = 1e-5 normalised units^2), moving the loss by up to ~5e4 * STAR_FLOOR / sum relu(H) relative: 1e-14 keeps that
+# under 1e-5 down to a map mass of ~5e-5 (the W2 default, 1e-8, would cost 8 % on a near one-hot map).
+STAR_FLOOR = 1e-14
 
-    Maps the map's extent [-0.5, w - 0.5] onto [-1, 1] (pixel-centre convention): x_n = (2 x + 1) / w - 1.
+
+def normalised_unit(h: int, w: int, like: Tensor) -> Tensor:
+    """Size of one heatmap pixel in the official [-1, 1] coordinates per axis: (2 / (w - 1), 2 / (h - 1)), a (2,)
+    tensor like `like`.
+
+    The official grid is arange(n) / (n - 1) * 2 - 1: pixel centres 0 and n - 1 map to -1 and +1,
+    x_n = 2 x / (w - 1) - 1, y_n = 2 y / (h - 1) - 1. Needs h, w >= 2.
     """
-    return torch.tensor([2.0 / w, 2.0 / h], dtype=like.dtype, device=like.device)
+    if h < 2 or w < 2:
+        raise ValueError(f"star: maps need h, w >= 2 (the [-1, 1] grid divides by n - 1), got {h} x {w}")
+    return torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], dtype=like.dtype, device=like.device)
 
 
 class _ReluRowSums(torch.autograd.Function):
@@ -82,15 +124,18 @@ class _ReluRowSums(torch.autograd.Function):
         return grad, None, None
 
 
-def relu_moments(heatmaps: Tensor, origin: Tensor, unbiased: bool = False, eps: float = 1e-8
-                 ) -> tuple[Tensor, Tensor]:
+def relu_moments(heatmaps: Tensor, origin: Tensor, unbiased: bool = False, eps: float = 1e-8,
+                 bessel_eps: float | None = None) -> tuple[Tensor, Tensor]:
     """Mean and covariance of P = normalize(H, "relu", eps=eps) in one pass over the maps (fused, no P tensor).
 
     Same values as `heatmaps.moments(normalize(H, "relu"), unbiased)` (without the Laplace scale): P is
     (relu(H) + eps/n) / sum, n = h*w. One batched matmul of relu(H) against [1, dx, dx^2] (dx = x - origin_x)
     gives every row's sums; a second, small one contracts the rows with [1, dy, dy^2]. Moments are about `origin`
     (pass the label: no E[x^2] - mu^2 cancellation when the prediction is near it). `unbiased` divides by
-    1 - sum P^2 (clamped at 1e-6), with sum P^2 from a norm (no squared map is stored).
+    1 - sum P^2 (clamped at 1e-6, as heatmaps.moments), with sum P^2 from a norm (no squared map is stored);
+    with `bessel_eps` given it divides instead by the official STAR v2 denominator V1 - V2 / V1,
+    V1 = sum P + bessel_eps (= 1 + bessel_eps), V2 = sum P^2 + bessel_eps (>= bessel_eps, never zero).
+    `bessel_eps` is ignored unless `unbiased` (the W2 loss calls this biased: unchanged).
     heatmaps: (..., h, w); origin: (..., 2) (x, y), not differentiated. Returns (..., 2) and (..., 2, 2).
     """
     h, w = heatmaps.shape[-2:]
@@ -112,7 +157,11 @@ def relu_moments(heatmaps: Tensor, origin: Tensor, unbiased: bool = False, eps: 
     if unbiased:
         mass = s0 - eps  # sum relu(H)
         sumsq = (sq + 2 * c * mass + c * c * h * w) / s0.square()
-        denom = (1.0 - sumsq).clamp_min(1e-6)
+        if bessel_eps is None:
+            denom = (1.0 - sumsq).clamp_min(1e-6)
+        else:
+            v1 = 1.0 + bessel_eps  # sum P is 1 by construction (its derivative w.r.t. H is 0)
+            denom = v1 - (sumsq + bessel_eps) / v1
         vxx, vyy, vxy = vxx / denom, vyy / denom, vxy / denom
     mean = o + torch.stack([mx, my], -1)
     cov = torch.stack([torch.stack([vxx, vxy], -1), torch.stack([vxy, vyy], -1)], -2)
@@ -154,15 +203,16 @@ def eig2x2(cov: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def star_per_landmark(heatmaps: Tensor, target: Tensor, w: float = 1.0, eps: float = 1e-5,
-                      beta: float = 0.01) -> Tensor:
-    """Per-landmark STAR v2 loss (module docstring).
+                      beta: float = 0.01, cov_eps: float = COV_EPS) -> Tensor:
+    """Per-landmark STAR v2 loss (Zhou et al. CVPR 2023, official STARLoss_v2; equations in the module docstring).
 
-    heatmaps: (B, K, h, w) raw maps. target: (B, K, 2) heatmap-pixel (x, y). Returns (B, K).
+    heatmaps: (B, K, h, w) raw maps, h, w >= 2. target: (B, K, 2) heatmap-pixel (x, y). cov_eps: the epsilon of
+    the unbiased denominator V1 - V2/V1 (official 1e-5). Returns (B, K).
     """
     h, wd = heatmaps.shape[-2:]
-    mu, cov = relu_moments(heatmaps, target, unbiased=True)
     unit = normalised_unit(h, wd, heatmaps)
-    err = (target.to(heatmaps.dtype) - mu) * unit  # (B, K, 2) in [-1, 1] units
+    mu, cov = relu_moments(heatmaps, target, unbiased=True, eps=STAR_FLOOR, bessel_eps=cov_eps)
+    err = (target.to(heatmaps.dtype) - mu) * unit  # (B, K, 2) in [-1, 1] units (the -1 offsets cancel)
     cov = cov * (unit[:, None] * unit[None, :])
     evals, evecs = eig2x2(cov)
     evals = evals.clamp_min(0.0)
@@ -172,10 +222,11 @@ def star_per_landmark(heatmaps: Tensor, target: Tensor, w: float = 1.0, eps: flo
 
 
 class STARLoss(nn.Module):
-    """STAR v2 loss, averaged over visible landmarks.
+    """STAR v2 loss (Zhou et al. CVPR 2023, official STARLoss_v2; module docstring), averaged over visible landmarks.
 
     w: eigenvalue-restriction weight (official 1). eps: added to the eigenvalues under the sqrt (official 1e-5,
-    normalised units^2). beta: smooth-L1 threshold s in [-1, 1] units (official 0.01).
+    normalised units^2). beta: smooth-L1 threshold s in [-1, 1] units (official 0.01), one heatmap pixel being
+    2 / (map width - 1) of them horizontally, 2 / (map height - 1) vertically.
     forward(heatmaps (B,K,h,w), target (B,K,2) heatmap px, visible (B,K) bool | None) -> scalar.
     """
 
@@ -200,6 +251,6 @@ register(LossSpec(
     decoder="barycenter",
     paper="Zhou et al., STAR Loss, CVPR 2023 (official STARLoss_v2)",
     equation="d(u1.e)/sqrt(l1+eps) + d(u2.e)/sqrt(l2+eps) + w(|l1|+|l2|), Sigma=U diag(l1,l2) U^T unbiased, "
-             "e=g-mu in [-1,1] units, d=smooth-L1(s)",
+             "e=g-mu in [-1,1] units (pixel centres 0, n-1 -> -1, 1), d=smooth-L1(s)",
     defaults={"w": 1.0, "eps": 1e-5, "beta": 0.01},
 ))

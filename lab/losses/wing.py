@@ -131,7 +131,7 @@ register(LossSpec(
     geometry=lambda model: wing_scaled_for(model.input_size, model.stride),
 ))
 register(LossSpec(
-    name="awing", build=AdaptiveWing, input="heatmap", decoder="argmax",
+    name="awing", build=AdaptiveWing, input="heatmap", decoder="dark",
     paper="Wang, Bo & Fuxin, Adaptive Wing loss, ICCV 2019",
     equation="mean W * (omega ln(1 + |d/eps|^(alpha-y)) if |d| < theta else A|d| - C), W = 10[dilate(G) >= 0.2] + 1",
     defaults={"alpha": 2.1, "omega": 14.0, "eps": 1.0, "theta": 0.5, "weight": 10.0, "threshold": 0.2,

@@ -19,10 +19,19 @@ from lab.models.hourglass import StackedHourglass
 from lab.models.rcn import RCN
 from lab.models.regressor import CoordRegressor
 from lab.models.fast import optimize_for_inference
+from lab.models.heads import LEGACY_HEAD
 
 MODELS: dict[str, type[nn.Module]] = {"rcn": RCN, "hourglass": StackedHourglass, "regressor": CoordRegressor}
 STATE_KEYS = ("model", "state_dict", "model_state")  # where a checkpoint dict may keep the weights
 TRAINING_ONLY = frozenset({"dropout", "noise_std"})  # config entries that do not change the weights
+# Arguments added after models were first saved, with the value a saved config without them meant.
+_LEGACY_HEAD = {"head": LEGACY_HEAD, "head_channels": 128}  # head_channels is unused by the linear head
+LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"rcn": _LEGACY_HEAD, "hourglass": _LEGACY_HEAD}
+
+
+def with_legacy_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved model config completed with LEGACY_DEFAULTS for the arguments it predates (e.g. "head")."""
+    return {**LEGACY_DEFAULTS.get(config.get("name"), {}), **config}
 
 
 def build_model(name: str, num_points: int = 68, width: float = 1.0, **kw: Any) -> nn.Module:
@@ -62,6 +71,7 @@ def config_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> li
     """Lines "key: checkpoint=..., model=..." for every constructor argument that differs ("num_points" shown as K);
     entries in TRAINING_ONLY (dropout rate, discriminator noise) may differ."""
     lines = []
+    expected, found = with_legacy_defaults(expected), with_legacy_defaults(found)
     for key in sorted((set(expected) | set(found)) - TRAINING_ONLY):
         if expected.get(key) != found.get(key):
             label = "K (num_points)" if key == "num_points" else key
@@ -106,7 +116,7 @@ def model_from_state(state: Mapping[str, Any], source: str = "<checkpoint>") -> 
     config = state.get("config") if isinstance(state, Mapping) else None
     if not isinstance(config, Mapping) or "name" not in config:
         raise ValueError(f"{source}: checkpoint has no model config (a dict with 'name'); cannot rebuild the model")
-    return load_model_state(build_model(**config), state, source)
+    return load_model_state(build_model(**with_legacy_defaults(config)), state, source)
 
 
 __all__ = ["MODELS", "build_model", "build_discriminator", "model_summary", "load_model_state", "model_from_state",

@@ -242,7 +242,9 @@ class RCNInference(nn.Module):
         self.fuse = nn.ModuleList(_Fuse(f[0], c, mode, skip_phase_major=self.s2d_stem and i == 3)
                                   for i, (f, mode) in enumerate(zip(rcn.fuse, modes)))
         self.reduce = nn.ModuleList(_from(r[0]) for r in rcn.reduce)
-        self.head = _from(rcn.head, act=False, fused=False)
+        # the linear head is rewritten like the other convs; an "mlp" head (lab/models/heads.py) runs as it is
+        self.head = _from(rcn.head, act=False, fused=False) if isinstance(rcn.head, nn.Conv2d) \
+            else copy.deepcopy(rcn.head).eval()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []

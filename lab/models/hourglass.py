@@ -5,7 +5,8 @@
             Residual(C/2 -> C)                                           -> (B, C, S/4, S/4)
     stack s = 1..stacks:
             Hourglass(depth)  -> Residual x blocks -> conv1x1 + BN + ReLU -> feature f_s
-            head conv1x1 (C -> K) -> heatmaps H_s (B, K, S/4, S/4)   (intermediate supervision)
+            head (lab/models/heads.py; default "mlp": conv1x1 C -> 128, BN, ReLU, conv1x1 -> K; "linear":
+            conv1x1 C -> K as in Newell et al.) -> heatmaps H_s (B, K, S/4, S/4)   (intermediate supervision)
             if s < stacks: x = x + conv1x1(f_s) + conv1x1(H_s)        (re-injection of the prediction)
     output [H_1, ..., H_stacks]; the last is the final prediction. stride = 4 (128 -> 32, 256 -> 64).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lab.models.heads import heatmap_head
 from lab.models.rcn import check_input_size, scale_channels
 
 
@@ -65,14 +67,15 @@ class StackedHourglass(nn.Module):
 
     num_points: K. width: multiplier on `channels` (C = channels * width, rounded to a multiple of 4).
     stacks: number of hourglasses. depth: halvings inside each hourglass. blocks: residuals per hourglass node.
-    input_size: S, a multiple of 4 * 2^depth.
+    input_size: S, a multiple of 4 * 2^depth. head, head_channels: the heatmap head (lab/models/heads.py).
     """
 
     output = "heatmap"
     stride = 4
 
     def __init__(self, num_points: int = 68, width: float = 1.0, stacks: int = 2, channels: int = 128,
-                 depth: int = 4, blocks: int = 1, input_size: int = 128):
+                 depth: int = 4, blocks: int = 1, input_size: int = 128, head: str = "mlp",
+                 head_channels: int = 128):
         super().__init__()
         for arg, value in (("num_points", num_points), ("stacks", stacks), ("depth", depth), ("blocks", blocks)):
             if int(value) != value or value < 1:
@@ -80,7 +83,8 @@ class StackedHourglass(nn.Module):
         self.input_size = check_input_size("hourglass", input_size, 4 * 2 ** depth)
         self.num_points = int(num_points)
         self.config = dict(name="hourglass", num_points=self.num_points, width=width, stacks=stacks,
-                           channels=channels, depth=depth, blocks=blocks, input_size=self.input_size)
+                           channels=channels, depth=depth, blocks=blocks, input_size=self.input_size,
+                           head=head, head_channels=head_channels)
         c = scale_channels(channels, width, multiple=4)
         self.channels = c
         self.stem = nn.Sequential(
@@ -90,7 +94,7 @@ class StackedHourglass(nn.Module):
         self.features = nn.ModuleList(
             nn.Sequential(_residuals(c, blocks), nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
             for _ in range(stacks))
-        self.heads = nn.ModuleList(nn.Conv2d(c, self.num_points, 1) for _ in range(stacks))
+        self.heads = nn.ModuleList(heatmap_head(c, self.num_points, head, head_channels) for _ in range(stacks))
         self.merge_features = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(stacks - 1))
         self.merge_heatmaps = nn.ModuleList(nn.Conv2d(self.num_points, c, 1) for _ in range(stacks - 1))
 

@@ -9,7 +9,8 @@ Follows the paper's Table 1 and Sec. 3.4 (a 4-branch RCN after Honari et al., CV
     decoder, 4 levels at 10, 20, 40, 80 px:
         concat(upsampled C, skip_s C) = 2C -> conv5x5 (2C -> 2C), LReLU, [dropout]
         levels 10, 20, 40: conv1x1 (2C -> C), LReLU, dropout, nearest-upsample x2
-        level 80:          head conv1x1 (2C -> K), no activation
+        level 80:          head: "linear" conv1x1 (2C -> K) as in Table 1, or (default) "mlp" conv1x1 (2C -> 128),
+                           LReLU, conv1x1 (128 -> K) (lab/models/heads.py); no activation on the maps
     output [(B, K, 80, 80)]  (stride 1: one heatmap pixel per input pixel)
 
 Choices where the text is ambiguous (documented here, tested in tests/test_models.py):
@@ -50,6 +51,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lab.models.heads import heatmap_head
+
 LEAK = 0.2
 
 
@@ -82,6 +85,7 @@ class RCN(nn.Module):
     dropout: rate after every activation but the first and the last. channels: base width C at width 1 (64).
     bottom_convs: extra 3x3 (C -> C) conv + LReLU + dropout layers at 5x5 px before the bottom 1x1 (0 = Table 1
     as printed; 2 matches the paper's storage row, see the module docstring).
+    head, head_channels: the heatmap head (lab/models/heads.py); "linear" is Table 1's.
     The skip tensors and the decoder are as in the module docstring; raw outputs have no activation.
     """
 
@@ -89,7 +93,7 @@ class RCN(nn.Module):
     stride = 1
 
     def __init__(self, num_points: int = 68, width: float = 1.0, dropout: float = 0.2, input_size: int = 80,
-                 channels: int = 64, bottom_convs: int = 0):
+                 channels: int = 64, bottom_convs: int = 0, head: str = "mlp", head_channels: int = 128):
         super().__init__()
         if int(num_points) != num_points or num_points < 1:
             raise ValueError(f"rcn: num_points must be a positive integer, got {num_points!r}")
@@ -98,7 +102,8 @@ class RCN(nn.Module):
         self.input_size = check_input_size("rcn", input_size, 16)
         self.num_points = int(num_points)
         self.config = dict(name="rcn", num_points=self.num_points, width=width, dropout=dropout,
-                           input_size=self.input_size, channels=channels, bottom_convs=bottom_convs)
+                           input_size=self.input_size, channels=channels, bottom_convs=bottom_convs,
+                           head=head, head_channels=head_channels)
         c = scale_channels(channels, width)
         self.channels = c
         self.encoder = nn.ModuleList(
@@ -113,7 +118,7 @@ class RCN(nn.Module):
             nn.Sequential(nn.Conv2d(2 * c, 2 * c, 5, padding=2), *_act(dropout if i < 3 else None))
             for i in range(4))
         self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2 * c, c, 1), *_act(dropout)) for _ in range(3))
-        self.head = nn.Conv2d(2 * c, self.num_points, 1)
+        self.head = heatmap_head(2 * c, self.num_points, head, head_channels, norm=False, leak=LEAK)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []

@@ -28,9 +28,10 @@ HEADLESS_RUNNERS = ("nbconvert", "nbclient", "pytest", "nbval", "papermill")
 # thread: the loss falls and the NME drops from ~80 % to 20-40 % — a model that has started to learn, not a good one
 # (the reference results are for that). With CUDA a run is 2000 faces x 12 epochs with a wider model, a few minutes.
 # Synthetic faces are rendered on the fly (a few ms each); the CUDA budget renders them in DataLoader workers.
-CPU_BUDGET = {"train_n": 768, "val_n": 16, "test_n": 16, "epochs": 4, "batch_size": 16, "synth_size": 96, "lr": 2e-3}
-CUDA_BUDGET = {"train_n": 2000, "val_n": 100, "test_n": 100, "epochs": 12, "batch_size": 32, "synth_size": 128,
-               "lr": 1e-3, "workers": min(8, max((os.cpu_count() or 1) - 1, 0))}
+# The live runs use the training recipe's defaults (lab/config.py: AdamW, warm-up + cosine, EMA, fresh faces).
+CPU_BUDGET = {"train_n": 1024, "val_n": 32, "test_n": 32, "epochs": 8, "batch_size": 32, "synth_size": 96}
+CUDA_BUDGET = {"train_n": 4096, "val_n": 100, "test_n": 100, "epochs": 20, "batch_size": 32, "synth_size": 128,
+               "workers": min(8, max((os.cpu_count() or 1) - 1, 0))}
 # Backbones per budget. The small hourglass (64 px input, 16 px maps) does several times more steps per CPU second
 # than the Laplace paper's RCN (80 px maps at stride 1), so the CPU runs use it for every heatmap loss.
 LIVE_MODELS = {
