@@ -125,6 +125,8 @@ def curves(runs_dir: Path, names: list[str]) -> pd.DataFrame:
         run = runs.open_run(runs_dir / name)
         log = pd.read_csv(run.path / runs.LOG)
         minutes = log["train_seconds"].cumsum() / 60
+        if run.config.init_from:  # fine-tuned: its curve starts after the pretraining run's minutes
+            minutes = minutes + pd.read_csv(runs_dir / run.config.init_from / runs.LOG)["train_seconds"].sum() / 60
         for i, r in log.iterrows():
             if pd.isna(r.get("val_nme")):
                 continue
@@ -143,9 +145,13 @@ def summary_table(runs_dir: Path, names: list[str]) -> pd.DataFrame:
         run = runs.open_run(runs_dir / name)
         cfg, m = run.config, run.metrics
         subsets = m["subsets"]
+        # train min: optimiser steps only (validation and test scoring excluded)
         row = {"arm": name, "model": f"{cfg.model} x{cfg.width:g}", "loss": cfg.loss, "epochs": cfg.epochs,
                "steps": cfg.epochs * max((cfg.train_n or 0) // cfg.batch_size, 1),
-               "train min": round(m["train_seconds"] / 60 if "train_seconds" in m else float("nan"), 1)}
+               "train min": round(float(pd.read_csv(run.path / runs.LOG)["train_seconds"].sum()) / 60, 1)}
+        pre = (float(pd.read_csv(runs_dir / cfg.init_from / runs.LOG)["train_seconds"].sum()) / 60
+               if cfg.init_from else 0.0)
+        row["with pretraining"] = round(row["train min"] + pre, 1)
         for sub in ("common", "challenge", "val"):
             if sub in subsets:
                 row[f"NME io {sub} (%)"] = round(100 * subsets[sub]["nme_inter_ocular"], 2)
@@ -165,9 +171,10 @@ def figure(points: pd.DataFrame, path: Path) -> None:
         for arm, g in points.groupby("arm"):
             if col not in g or g[col].isna().all() or (col == "val" and not arm.startswith("lfpw")):
                 continue
-            ax.plot(g["minutes"], g[col], marker="o", ms=3, label=arm)
+            label = arm + (" (after synthetic-recipe-30min)" if "pretrained" in arm else "")
+            ax.plot(g["minutes"], g[col], marker="o", ms=3, label=label)
         ax.set_title(title)
-        ax.set_xlabel("training minutes (one core)")
+        ax.set_xlabel("training minutes (one core; pretraining included)")
         ax.set_ylabel("NME inter-ocular (%)")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
@@ -204,12 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in ARMS if n in names]
     points = curves(runs_dir, names)
+    # wall time of the arms' training (from the run folders, so a resumed or re-read benchmark reports it too)
+    starts = [(runs_dir / n / runs.LOG).stat().st_mtime - pd.read_csv(runs_dir / n / runs.LOG)["seconds"].sum()
+              for n in names]
+    wall = (max((runs_dir / n / runs.METRICS).stat().st_mtime for n in names) - min(starts)) / 60
     table = summary_table(runs_dir, names)
     points.to_csv(out / "convergence.csv", index=False)
     figure(points, out / "convergence.png")
     text = (f"# Convergence (time to accuracy)\n\n`python benchmarks/convergence.py --scale {args.scale:g} "
             f"--jobs {args.jobs}`, one thread per arm, {args.jobs} arms at a time, {mp.cpu_count()} cores, "
-            f"torch {torch.__version__}, wall {(time.time() - t0) / 60:.0f} min.\n\n"
+            f"torch {torch.__version__}, wall {wall:.0f} min. "
+            "'train min' counts optimiser steps only (validation and test scoring excluded).\n\n"
             + table.to_markdown(index=False) + "\n\n![curves](convergence.png)\n")
     (out / "convergence.md").write_text(text)
     print(text)

@@ -14,7 +14,7 @@ import pytest
 from lab.losses import LOSSES
 
 THRESHOLD = 0.02  # train-set NME_io
-STEPS = {"l1": 300, "l2": 300, "smooth_l1": 300, "wing": 300, "heatmap_mse": 600, "star_awing": 500}
+STEPS = {"l1": 300, "l2": 300, "smooth_l1": 300, "wing": 300, "heatmap_mse": 600, "star_awing": 500, "gaussian_kl": 700}
 DEFAULT_STEPS = 400
 SLOW = {"w2_sinkhorn"}  # entropic OT on the grid: minutes per hundred steps on a CPU; in benchmarks/overfit.py
 CHECKED = sorted(set(LOSSES) - SLOW)
