@@ -32,8 +32,9 @@ def _one(args: tuple) -> dict:
     keep_freed_memory()
     result = overfit(loss, model=model, width=width, steps=steps, lr=lr, evals=4, loss_kw=loss_kw)
     row = {"model": f"{model} x{width:g}", "loss": loss_spec}
-    for step, nme, seconds in result["curve"]:
-        row[f"step {step} (%)"] = round(100 * nme, 2)
+    row["steps"] = steps
+    row["NME at 1/4, 1/2, 3/4 of the steps (%)"] = " / ".join(f"{100 * n:.2f}" for _, n, _ in result["curve"][:-1])
+    row["final NME (%)"] = round(100 * result["nme"], 2)
     row["seconds"] = round(result["curve"][-1][2])
     return row
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from lab.losses import LOSSES
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", default="600", help="steps per run, or 'ci': the test's per-loss budgets")
     p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--models", default="hourglass:0.5", help="MODEL:WIDTH,... (e.g. hourglass:0.5,rcn:0.25); the "
                    "hourglass is lab.overfit.SMALL_HOURGLASS (64 px), the RCN its 80 px default")
@@ -52,10 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     losses = args.losses.split(",") if args.losses else sorted(LOSSES)
     models = [(m.split(":")[0], float(m.split(":")[1])) for m in args.models.split(",")]
-    jobs = [(m, w, loss, args.steps, args.lr) for m, w in models for loss in losses]
+    from lab.overfit import ci_steps
+
+    def steps(loss: str) -> int:
+        return ci_steps(loss.partition(":")[0]) if args.steps == "ci" else int(args.steps)
+
+    jobs = [(m, w, loss, steps(loss), args.lr) for m, w in models for loss in losses]
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         rows = pool.map(_one, jobs, chunksize=1)
-    print(f"32 synthetic faces, full batch, lr {args.lr:g}, {args.steps} steps, train-set NME_io, one thread per job:\n")
+    print(f"32 synthetic faces, full batch, lr {args.lr:g}, steps {args.steps}, train-set NME_io, one thread per job:\n")
     print(pd.DataFrame(rows).to_markdown(index=False))
     return 0
 

@@ -23,6 +23,15 @@ from lab.train import _dataset, build_parts, supervised_loss
 
 
 SMALL_HOURGLASS = {"stacks": 1, "input_size": 64, "depth": 3}  # 64 px crops, 16 px maps: the notebooks' CPU model
+# Steps per loss for the CI check (tests/test_every_loss_trains.py); the heatmap losses need more than the
+# coordinate ones, gaussian_kl (a quadratic pull on the mean, like L2 through a variance term) the most.
+CI_STEPS = {"l1": 300, "l2": 300, "smooth_l1": 300, "wing": 300, "heatmap_mse": 600, "star_awing": 500,
+            "gaussian_kl": 700}
+CI_DEFAULT_STEPS = 400
+
+
+def ci_steps(loss: str) -> int:
+    return CI_STEPS.get(loss, CI_DEFAULT_STEPS)
 
 
 def overfit(loss: str, model: str = "hourglass", width: float = 0.5, n: int = 32, steps: int = 400,

@@ -2,7 +2,7 @@
 
 lab.overfit.overfit trains the notebooks' small hourglass (x0.5, one stack, 64 px crops, 16 px maps) on 32
 synthetic faces (full batch, no augmentation) and scores it in eval mode on the same faces with the loss's own
-decoder. Budgets are per loss (the heatmap losses need more steps than the coordinate ones); the runs are spread
+decoder. Budgets are per loss (lab.overfit.CI_STEPS) (the heatmap losses need more steps than the coordinate ones); the runs are spread
 over two worker processes (one thread each). benchmarks/overfit.py is the long version (more steps, the RCN).
 """
 from __future__ import annotations
@@ -14,8 +14,6 @@ import pytest
 from lab.losses import LOSSES
 
 THRESHOLD = 0.02  # train-set NME_io
-STEPS = {"l1": 300, "l2": 300, "smooth_l1": 300, "wing": 300, "heatmap_mse": 600, "star_awing": 500, "gaussian_kl": 700}
-DEFAULT_STEPS = 400
 SLOW = {"w2_sinkhorn"}  # entropic OT on the grid: minutes per hundred steps on a CPU; in benchmarks/overfit.py
 CHECKED = sorted(set(LOSSES) - SLOW)
 
@@ -23,10 +21,10 @@ CHECKED = sorted(set(LOSSES) - SLOW)
 def _fit(loss: str) -> dict:
     import torch
 
-    from lab.overfit import overfit
+    from lab.overfit import ci_steps, overfit
 
     torch.set_num_threads(1)
-    return overfit(loss, steps=STEPS.get(loss, DEFAULT_STEPS))
+    return overfit(loss, steps=ci_steps(loss))
 
 
 @pytest.fixture(scope="module")
