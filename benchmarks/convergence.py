@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lab import runs
+from lab.runner import runs
 from lab.config import RunConfig
 from lab.models.fast import keep_freed_memory
-from lab.train import _dataset, _loader, build_parts, supervised_loss, train
+from lab.runner.train import _dataset, _loader, build_parts, supervised_loss, train
 
 LFPW = "../shared/data/lfpw-train"
 
@@ -56,6 +56,10 @@ ARMS: dict[str, tuple[dict, float, str]] = {
     "synthetic-recipe-5min": (RECIPE_SYNTH, 5, "synthetic"),
     "synthetic-v1-5min": (V1_SYNTH, 5, "synthetic"),
     "lfpw-v1-5min": (V1_LFPW, 5, "lfpw"),
+    # capacity at the same 30-minute budget: twice the channels, or a second stack (intermediate supervision)
+    "synthetic-hg0.5-30min": ({**RECIPE_SYNTH, "width": 0.5}, 30, "synthetic"),
+    "synthetic-2stack-30min": ({**RECIPE_SYNTH, "model_kw": {"stacks": 2}}, 30, "synthetic"),
+    "lfpw-hg0.5-60min": ({**RECIPE_LFPW, "width": 0.5}, 60, "lfpw"),  # the wider model, which bought most above
 }
 CURVE_POINTS = 12  # validations per run
 
@@ -146,7 +150,8 @@ def summary_table(runs_dir: Path, names: list[str]) -> pd.DataFrame:
         cfg, m = run.config, run.metrics
         subsets = m["subsets"]
         # train min: optimiser steps only (validation and test scoring excluded)
-        row = {"arm": name, "model": f"{cfg.model} x{cfg.width:g}", "loss": cfg.loss, "epochs": cfg.epochs,
+        stacks = f" {cfg.model_kw['stacks']}-stack" if "stacks" in cfg.model_kw else ""
+        row = {"arm": name, "model": f"{cfg.model} x{cfg.width:g}{stacks}", "loss": cfg.loss, "epochs": cfg.epochs,
                "steps": cfg.epochs * max((cfg.train_n or 0) // cfg.batch_size, 1),
                "train min": round(float(pd.read_csv(run.path / runs.LOG)["train_seconds"].sum()) / 60, 1)}
         pre = (float(pd.read_csv(runs_dir / cfg.init_from / runs.LOG)["train_seconds"].sum()) / 60

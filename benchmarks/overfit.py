@@ -2,7 +2,7 @@
 
     python benchmarks/overfit.py [--steps 600] [--models hourglass:0.5,rcn:0.25] [--losses a,b:k=v] [--jobs 2]
 
-Trains each (model, loss) on 32 synthetic faces (full batch, no augmentation, lab.overfit) and prints the
+Trains each (model, loss) on 32 synthetic faces (full batch, no augmentation, lab.runner.overfit) and prints the
 train-set NME_io at a few points of the schedule, with the seconds taken (each job one process, one thread).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _one(args: tuple) -> dict:
     loss, loss_kw = _parse_loss(loss_spec)
     torch.set_num_threads(1)
     from lab.models.fast import keep_freed_memory
-    from lab.overfit import overfit
+    from lab.runner.overfit import overfit
 
     keep_freed_memory()
     result = overfit(loss, model=model, width=width, steps=steps, lr=lr, evals=4, loss_kw=loss_kw)
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default="600", help="steps per run, or 'ci': the test's per-loss budgets")
     p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--models", default="hourglass:0.5", help="MODEL:WIDTH,... (e.g. hourglass:0.5,rcn:0.25); the "
-                   "hourglass is lab.overfit.SMALL_HOURGLASS (64 px), the RCN its 80 px default")
+                   "hourglass is lab.runner.overfit.SMALL_HOURGLASS (64 px), the RCN its 80 px default")
     p.add_argument("--losses", help="comma-separated, each NAME or NAME:KEY=VALUE;KEY=VALUE (default: every "
                    "registered loss), e.g. heatmap_mse:fg_weight=0 for the plain MSE")
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
     losses = args.losses.split(",") if args.losses else sorted(LOSSES)
     models = [(m.split(":")[0], float(m.split(":")[1])) for m in args.models.split(",")]
-    from lab.overfit import ci_steps
+    from lab.runner.overfit import ci_steps
 
     def steps(loss: str) -> int:
         return ci_steps(loss.partition(":")[0]) if args.steps == "ci" else int(args.steps)

@@ -15,8 +15,8 @@ import torch
 from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset
 from lab.data.synthetic import SyntheticFaces
-from lab.device import pick_device
-from lab.train import build_parts, supervised_loss
+from lab.runner.device import pick_device
+from lab.runner.train import build_parts, supervised_loss
 from lab.data.sources import Splits
 
 CONFIGS = [

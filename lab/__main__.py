@@ -1,4 +1,4 @@
-"""Command line: python -m lab {demo,train,eval,compare,synth,predict,list} --help."""
+"""Command line: python -m lab {demo,train,eval,compare,synth,predict,reproduce,list} --help."""
 from __future__ import annotations
 
 import argparse
@@ -56,7 +56,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    "or a run name under --results); the model must match")
     p.add_argument("--eval-every", type=int, help="validate every N epochs (= --epochs: no selection, keep the last)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    # the training recipe (lab/recipe.py); defaults in lab/config.py
+    # the training recipe (lab/runner/recipe.py); defaults in lab/config.py
     p.add_argument("--input-size", type=int, help="model input size in pixels (a model argument: rcn 80, hourglass 128)")
     p.add_argument("--optimizer", choices=["adamw", "adam"], help=f"(default {d.optimizer})")
     p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay})")
@@ -73,6 +73,18 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aug-scale", type=float, help=f"augmentation: std of the log scale (default {d.aug_scale})")
     p.add_argument("--aug-shift", type=float, help=f"augmentation: std of the shift, box sizes (default {d.aug_shift})")
     p.add_argument("--no-flip", action="store_true", help="augmentation: no mirrored crops")
+    from lab.models.ert import ERT_OPTIONS  # --model ert: dlib's shape_predictor_training_options, its defaults
+
+    for key, (default, flag, text) in ERT_OPTIONS.items():
+        p.add_argument(flag, dest=f"ert_{key}", type=_bool if isinstance(default, bool) else type(default),
+                       metavar="BOOL" if isinstance(default, bool) else "N" if isinstance(default, int) else "X",
+                       help=f"--model ert: {text} ({key}, default {default})")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("1", "true", "yes")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -95,6 +107,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             data[key] = False
     if args.input_size:
         data["model_kw"]["input_size"] = args.input_size
+    ert = {k[4:]: v for k, v in vars(args).items() if k.startswith("ert_") and v is not None}
+    if ert and data["model"] != "ert":
+        raise ValueError(f"--ert-* options apply to --model ert, not {data['model']!r}")
+    data["model_kw"].update(ert)
+    if data["model"] == "ert" and not args.config:  # trees fit by least squares; no channel width
+        data["loss"] = args.loss or "l2"
+        data["width"] = args.width or 1.0
     if data.get("grad_clip") == 0:
         data["grad_clip"] = None
     if not args.name and not args.config:
@@ -103,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lab.train import train
+    from lab.runner.train import train
 
     cfg = config_from_args(args)
     run = train(cfg, args.results, resume=args.resume, progress=not args.quiet)
@@ -112,13 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(run) -> None:
-    from lab.compare import comparison_table
+    from lab.runner.compare import comparison_table
 
     print(comparison_table([run]).drop(columns=["run"]).to_markdown(index=False))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from lab.train import evaluate_run
+    from lab.runner.evaluate import evaluate_run
 
     from lab.data.sources import parse_test_arg
 
@@ -130,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = evaluate_run(args.run, test_data=test_data or None)
     _print_metrics(run)
     if jitters:
-        from lab.robustness import box_jitter_curve
+        from lab.runner.robustness import box_jitter_curve
 
         curve = box_jitter_curve(args.run, jitters)
         print(curve.to_markdown(index=False))
@@ -138,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lab.compare import compare
+    from lab import compare
 
     paths = compare(args.runs, args.out, args.subset)
     print(Path(paths["markdown"]).read_text())
@@ -148,7 +167,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from lab.data.synth_sheet import write_synth_sheet
+    from lab.data.synthetic.sheet import write_synth_sheet
 
     out = write_synth_sheet(args.split, args.n, args.out, size=args.size, seed=args.seed)
     print(f"wrote {args.n} {args.split} faces and a contact sheet under {out}")
@@ -156,30 +175,86 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from lab.heatmaps import DECODERS
     from lab.losses import LOSSES
     from lab.models import MODELS
 
     print("losses:")
     for name, spec in sorted(LOSSES.items()):
         print(f"  {name:<12} input={spec.input:<7} decoder={spec.decoder:<11} {spec.paper}")
+    print("decoders:")
+    for name, dec in DECODERS.items():
+        params = ", ".join(f"{k}={v}" for k, v in dec.params.items())
+        print(f"  {name:<12} reads={dec.distribution:<7} {dec.summary} ({params})")
     print("models:", ", ".join(sorted(MODELS)))
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from lab.predict import predict_image
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
-    outputs = predict_image(args.run, args.image, box=args.box, out_dir=args.out)
-    for kind, path in outputs.items():
-        print(f"{kind}: {path}")
+
+def _images(inputs: list[str]) -> list[Path]:
+    """Image files from files and folders (a folder: its images, sorted, not recursive)."""
+    out = []
+    for text in inputs:
+        p = Path(text)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{p}: no {'/'.join(IMAGE_SUFFIXES)} images in this folder")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such image file or folder")
+    return out
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from lab.atomic import refuse_existing, write_text_atomic
+    from lab.data.formats import load_image
+    from lab.runner.landmarker import Landmarker
+    from lab.runner.progress import progress
+    from lab.viz.annotate import CSV_HEADER, FORMATS, csv_rows, write_faces
+
+    formats = [f for f in args.format.split(",") if f]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"--format {args.format!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    images = _images(args.inputs)
+    if args.box is not None and len(images) != 1:
+        raise ValueError(f"--box applies to one image; {len(images)} were given")
+    out = Path(args.out)
+    csv_path = out / "landmarks.csv"
+    if "csv" in formats:
+        refuse_existing([csv_path], args.overwrite)
+    lm = Landmarker.from_run(args.run, device=args.device)
+    print(f"model: {lm.run.path} ({lm.run.config.model} x{lm.run.config.width:g}, {lm.run.config.loss})", file=sys.stderr)
+    rows, n_faces, missed = [CSV_HEADER], 0, []
+    for path in progress(images, enabled=len(images) > 1 and not args.quiet, desc="images", unit="img"):
+        img = load_image(path)
+        faces = lm.predict(img, boxes=None if args.box is None else [args.box])
+        if not faces:
+            missed.append(path.name)
+            continue
+        n_faces += len(faces)
+        write_faces(path, img, faces, lm.run.name, out, formats=[f for f in formats if f != "csv"],
+                    overlay=not args.no_overlay, overwrite=args.overwrite)
+        rows += csv_rows(str(path), faces)
+    if "csv" in formats:
+        write_text_atomic(csv_path, "\n".join(rows) + "\n")
+    print(f"{n_faces} face(s) in {len(images) - len(missed)} of {len(images)} image(s) -> {out}/")
+    if missed:
+        print(f"no face found in: {', '.join(missed[:10])}{' ...' if len(missed) > 10 else ''} (give --box for one "
+              "image)", file=sys.stderr)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: two small hourglasses (soft-argmax L2 vs LaplaceKL) trained with the recipe on fresh
     synthetic faces, then a comparison (table + CED figures)."""
-    from lab.compare import compare
-    from lab.train import train
+    from lab import compare
+    from lab.runner.train import train
 
     base = RunConfig(model="hourglass", width=0.25, model_kw={"stacks": 1}, epochs=args.epochs,
                      train_n=args.train_n, val_n=100, test_n=200, batch_size=32, seed=0, device=args.device or "auto")
@@ -198,7 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from lab.reproduce import reproduce
+    from lab import reproduce
 
     only = args.only.split(",") if args.only else None
     path = reproduce(args.results, quick=args.quick, only=only, device=args.device, workers=args.workers,
@@ -237,38 +312,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="table (Markdown + CSV) and CED figure for several runs")
     p.add_argument("runs", nargs="+", help="run folders")
-    p.add_argument("--out", default="runs/comparison")
+    p.add_argument("--out", default="runs/comparison", help="output folder (default runs/comparison)")
     p.add_argument("--subset", help="CED for one subset only (default: every subset)")
     p.set_defaults(fn=cmd_compare)
 
     p = sub.add_parser("synth", help="write synthetic faces with their points drawn, and a contact sheet")
-    p.add_argument("--split", default="challenge", choices=["train", "val", "common", "challenge", "unlabeled"])
-    p.add_argument("--n", type=int, default=16)
-    p.add_argument("--out", default="runs/synth")
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="challenge", choices=["train", "val", "common", "challenge", "unlabeled"],
+                   help="which split's difficulty (default challenge)")
+    p.add_argument("--n", type=int, default=16, help="faces (default 16)")
+    p.add_argument("--out", default="runs/synth", help="output folder (default runs/synth)")
+    p.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.set_defaults(fn=cmd_synth)
 
-    p = sub.add_parser("predict", help="landmarks for any photo with a trained run: writes .pts and an overlay PNG")
-    p.add_argument("--run", required=True, help="run folder with a model.pt")
-    p.add_argument("image", help="image file")
+    p = sub.add_parser("predict", help="68 landmarks for every face in photos: .pts / JSON / CSV and overlays in --out")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
+    p.add_argument("--run", help="run folder with a model.pt (default: the best real-face run in results/)")
     p.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
-                   help="face box in image pixels (default: the whole image)")
-    p.add_argument("--out", default=None, help="output folder (default: beside the image)")
+                   help="one image: the face box in pixels of the original image (the tight box of the landmarks, "
+                   "brows to chin); default: faces found by dlib's HOG detector")
+    p.add_argument("--out", default="landmarks", help="output folder (default landmarks/; never beside the inputs "
+                   "unless you name their folder)")
+    p.add_argument("--format", default="pts,json", help="comma-separated: pts (300-W, one file per face), json (one per "
+                   "image), csv (one landmarks.csv for all); default pts,json")
+    p.add_argument("--no-overlay", action="store_true", help="do not write <image>_landmarks.png overlays")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("reproduce", help="the reference experiments of experiments/*.json -> results/ + SUMMARY.md")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke version (use another --results)")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", default="results", help="folder of the run folders and SUMMARY.md (default results/)")
     p.add_argument("--only", help="comma-separated experiment names")
-    p.add_argument("--device")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per run (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1; use the "
                    "CPU core count: every run uses one thread, and the results do not depend on it)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=cmd_reproduce)
 
-    p = sub.add_parser("list", help="registered losses and models")
+    p = sub.add_parser("list", help="registered losses, decoders and models")
     p.set_defaults(fn=cmd_list)
     return parser
 
@@ -277,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError) as e:  # OSError: missing, existing, unwritable files
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, OSError) and e.filename and e.strerror:  # e.g. an unwritable or missing output folder
+            message = f"{e.filename}: {e.strerror}"
         print(f"error: {message}", file=sys.stderr)
         return 2
 

@@ -59,3 +59,13 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def refuse_existing(paths, overwrite: bool = False) -> None:
+    """FileExistsError naming the first of `paths` that exists, unless `overwrite` (checked before any write, so a
+    refused command writes nothing)."""
+    if overwrite:
+        return
+    for p in paths:
+        if Path(p).exists():
+            raise FileExistsError(f"{p} exists; pass --overwrite to replace it (nothing was written)")

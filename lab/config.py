@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.data.transforms import AUG_ROTATION_DEG
 
 CONFIG_VERSION = 2
 # Keys added by version 2 (the training recipe, the nonlinear heads), with the value a version-1 config meant.
@@ -24,7 +25,7 @@ class RunConfig:
 
     The training recipe (version 2): AdamW, per-step linear warm-up then cosine decay, gradient clipping, an EMA
     of the weights (with warm-up) for evaluation, channels_last on the CPU, fresh synthetic training faces every
-    epoch, augmentation strength as settings; bf16 autocast where it is faster (lab.device.use_amp). A config
+    epoch, augmentation strength as settings; bf16 autocast where it is faster (lab.runner.device.use_amp). A config
     saved before version 2 has no "version" key and loads with the values it meant (LEGACY_V1).
     """
 
@@ -51,7 +52,7 @@ class RunConfig:
     split_seed: int = 0
     crop_scale: float = 1.25
     augment: bool = True
-    aug_rotation: float = 15.0  # degrees, uniform in [-r, r]
+    aug_rotation: float = AUG_ROTATION_DEG  # degrees, uniform in [-r, r]
     aug_scale: float = 0.1  # std of the log scale
     aug_shift: float = 0.05  # std of the shift, in box sizes
     aug_flip: bool = True  # mirror half the crops (with the scheme's flip pairs)
@@ -86,6 +87,24 @@ class RunConfig:
     disc_noise: float = 0.1
     disc_width: int = 64
 
+    def __post_init__(self) -> None:
+        """One-line errors for values no run can use (e.g. `--epochs -3`), naming the field."""
+        positive = ("batch_size", "lr", "width", "synth_size", "crop_scale", "eval_every")
+        non_negative = ("epochs", "train_n", "val_n", "test_n", "warmup_steps", "weight_decay", "unlabeled", "workers",
+                        "aug_rotation", "aug_scale", "aug_shift", "adv_weight")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"config {self.name!r}: {name} must be a positive number, got {value!r}")
+        for name in non_negative:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"config {self.name!r}: {name} must be >= 0, got {value!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"config {self.name!r}: val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"config {self.name!r}: threads must be >= 1, got {self.threads!r}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -118,3 +137,11 @@ class RunConfig:
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
+
+    def split_args(self) -> dict[str, Any]:
+        """The data settings as `lab.data.sources` takes them: open_splits(**cfg.split_args()),
+        evaluation_splits(test_data, **cfg.split_args())."""
+        return {"data": self.data, "train_n": self.train_n, "val_n": self.val_n, "test_n": self.test_n,
+                "synth_size": self.synth_size, "seed": self.seed, "val_fraction": self.val_fraction,
+                "split_seed": self.split_seed, "unlabeled": self.unlabeled, "label_noise": self.label_noise,
+                "fresh_faces": self.fresh_faces}

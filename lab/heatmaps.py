@@ -6,10 +6,14 @@ Every function accepts any leading dimensions: heatmaps are (..., h, w), points 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from lab.registry import Registry
+from lab.moments import coordinate_grid, expectation, marginals, moments, normalize  # noqa: F401 (decoders use them)
 
 Tensor = torch.Tensor
 
@@ -22,12 +26,6 @@ def to_heatmap_coords(points, stride: float):
 def from_heatmap_coords(points_h, stride: float):
     """Heatmap-pixel (x, y) -> crop-pixel (x, y): x = (x_h + 0.5) * stride - 0.5. numpy or torch."""
     return (points_h + 0.5) * stride - 0.5
-
-
-def coordinate_grid(h: int, w: int, device=None, dtype=None) -> tuple[Tensor, Tensor]:
-    """Pixel-centre coordinates: xs (w,) = 0..w-1 and ys (h,) = 0..h-1."""
-    dtype = dtype or torch.get_default_dtype()
-    return torch.arange(w, device=device, dtype=dtype), torch.arange(h, device=device, dtype=dtype)
 
 
 def _offsets(points: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -58,66 +56,68 @@ def encode_laplace(points: Tensor, size: tuple[int, int], scale: float) -> Tenso
     return torch.exp(-dy.abs() / scale) * torch.exp(-dx.abs() / scale)
 
 
-def normalize(heatmaps: Tensor, mode: str = "softmax", temperature: float = 1.0, eps: float = 1e-8) -> Tensor:
-    """Per-landmark distribution P (..., h, w) summing to 1 over each map.
+DISTRIBUTIONS = ("softmax", "relu")
 
-    mode "softmax": softmax(H / T) (soft-argmax, LaplaceKL); "relu": relu(H) / sum relu(H) (2D Wasserstein);
-    "sum": H / sum H (STAR v2; assumes non-negative maps). An all-zero map under "relu"/"sum" becomes
-    the uniform distribution (a uniform floor of total mass eps is mixed in), never NaN. Half-precision
-    input is normalised in float32 (the floor would round to 0) and returned in its own dtype.
+
+@dataclass(frozen=True)
+class Decoder:
+    """A registered decoder: heatmaps (..., h, w) -> heatmap-pixel points (..., 2).
+
+    fn: the function; distribution: how the map it reads becomes the per-landmark distribution P whose moments
+    (mean, covariance, Laplace scale, spread) are reported beside its points -- "softmax" (softmax(H / T), the
+    soft-argmax family) or "relu" (relu(H) / sum relu(H)); params: its keyword parameters with their defaults
+    (a "temperature" parameter receives the temperature the run was trained with); summary: one line for menus.
     """
-    if heatmaps.dtype in (torch.float16, torch.bfloat16):
-        return normalize(heatmaps.float(), mode, temperature, eps).to(heatmaps.dtype)
-    shape = heatmaps.shape
-    flat = heatmaps.reshape(*shape[:-2], -1)
-    if mode == "softmax":
-        p = torch.softmax(flat / temperature, dim=-1)
-    elif mode in ("relu", "sum"):
-        v = F.relu(flat) if mode == "relu" else flat
-        v = v + eps / flat.shape[-1]
-        p = v / v.sum(dim=-1, keepdim=True)
-    else:
-        raise ValueError(f"unknown normalisation {mode!r}; valid: softmax, relu, sum")
-    return p.reshape(shape)
+
+    name: str
+    fn: Callable[..., Tensor]
+    distribution: str
+    params: dict = field(default_factory=dict)
+    summary: str = ""
+
+    def __call__(self, heatmaps: Tensor, **kwargs) -> Tensor:
+        unknown = set(kwargs) - set(self.params)
+        if unknown:
+            raise ValueError(f"decoder {self.name!r} has no parameter {sorted(unknown)}; its parameters: "
+                             f"{sorted(self.params) or 'none'}")
+        return self.fn(heatmaps, **{**self.params, **kwargs})
+
+    def distribution_of(self, heatmaps: Tensor, temperature: float = 1.0) -> Tensor:
+        """P (..., h, w) as this decoder reads the maps (the temperature applies to "softmax" only)."""
+        return normalize(heatmaps, self.distribution, temperature)
 
 
-def marginals(p: Tensor) -> tuple[Tensor, Tensor]:
-    """Marginals of P (..., h, w): px (..., w) over x and py (..., h) over y."""
-    return p.sum(dim=-2), p.sum(dim=-1)
+DECODERS: Registry[Decoder] = Registry("decoder")
 
 
-def expectation(p: Tensor) -> Tensor:
-    """Mean (x, y) of distributions P (..., h, w) -> (..., 2)."""
-    px, py = marginals(p)
-    xs, ys = coordinate_grid(p.shape[-2], p.shape[-1], p.device, p.dtype)
-    return torch.stack([px @ xs, py @ ys], dim=-1)
+def register_decoder(name: str, distribution: str, summary: str, **params) -> Callable:
+    """Decorator: `@register_decoder("argmax", "relu", "integer peak + quarter shift", quarter_shift=True)`.
+
+    Adds the decorated function to DECODERS under `name`; the CLI's --decoder choices, the dashboard, the overlays
+    and the notebooks all read that dict, so a new decoder is this one entry.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"decoder {name!r}: distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+
+    def add(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        DECODERS.add(name, Decoder(name, fn, distribution, dict(params), summary))
+        return fn
+    return add
 
 
+def get_decoder(name: str) -> Decoder:
+    return DECODERS.lookup(name)
+
+
+def decode(heatmaps: Tensor, method: str = "argmax", **kwargs) -> Tensor:
+    """Decode (..., h, w) heatmaps to (..., 2) heatmap-pixel points with a named decoder from DECODERS."""
+    return get_decoder(method)(heatmaps, **kwargs)
+
+
+@register_decoder("soft_argmax", "softmax", "expectation of softmax(H / T) over the map", temperature=1.0)
 def soft_argmax(heatmaps: Tensor, temperature: float = 1.0) -> Tensor:
     """Soft-argmax: expectation of softmax(H / T). (..., h, w) -> (..., 2)."""
     return expectation(normalize(heatmaps, "softmax", temperature))
-
-
-def moments(p: Tensor, unbiased: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean (..., 2), covariance (..., 2, 2) and per-axis Laplace scale E|q - mu| (..., 2) of P (..., h, w).
-
-    Computed on centred coordinates (no E[x^2] - mu^2 cancellation). `unbiased=True` divides the covariance by
-    1 - sum P^2 (the unbiased weighted covariance with reliability weights, as STAR's official code does).
-    """
-    px, py = marginals(p)
-    xs, ys = coordinate_grid(p.shape[-2], p.shape[-1], p.device, p.dtype)
-    mx, my = px @ xs, py @ ys
-    dx = xs - mx[..., None]  # (..., w)
-    dy = ys - my[..., None]  # (..., h)
-    vxx = (px * dx.square()).sum(-1)
-    vyy = (py * dy.square()).sum(-1)
-    vxy = ((p @ dx[..., None]).squeeze(-1) * dy).sum(-1)
-    if unbiased:
-        denom = (1.0 - p.flatten(-2).square().sum(-1)).clamp_min(1e-6)
-        vxx, vyy, vxy = vxx / denom, vyy / denom, vxy / denom
-    cov = torch.stack([torch.stack([vxx, vxy], -1), torch.stack([vxy, vyy], -1)], -2)
-    scale = torch.stack([(px * dx.abs()).sum(-1), (py * dy.abs()).sum(-1)], -1)
-    return torch.stack([mx, my], -1), cov, scale
 
 
 def _argmax_xy(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
@@ -127,6 +127,8 @@ def _argmax_xy(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
     return idx % w, idx // w
 
 
+@register_decoder("argmax", "relu", "integer peak, shifted a quarter pixel towards the higher neighbour",
+                  quarter_shift=True)
 def decode_argmax(heatmaps: Tensor, quarter_shift: bool = True) -> Tensor:
     """Argmax of each map, shifted a quarter pixel towards the higher neighbour per axis (Newell et al.).
 
@@ -163,6 +165,7 @@ def window_mask(heatmaps: Tensor, window: int) -> Tensor:
 BARYCENTER_WINDOW = 9  # px; version-1 runs used 5 (their configs say so)
 
 
+@register_decoder("barycenter", "relu", "barycenter of relu(H) in a window around the peak", window=BARYCENTER_WINDOW)
 def decode_barycenter(heatmaps: Tensor, window: int = BARYCENTER_WINDOW) -> Tensor:
     """Barycenter of relu(H) in a window x window square around the argmax (Wasserstein paper's decoder).
 
@@ -181,6 +184,7 @@ def decode_barycenter(heatmaps: Tensor, window: int = BARYCENTER_WINDOW) -> Tens
     return expectation(mass / mass.flatten(-2).sum(-1)[..., None, None])
 
 
+@register_decoder("dark", "relu", "peak refined by a Taylor step on log H (DARK)", floor=1e-6, max_offset=1.0)
 def decode_dark(heatmaps: Tensor, floor: float = 1e-6, max_offset: float = 1.0) -> Tensor:
     """Sub-pixel argmax by a second-order Taylor expansion of log H at the maximum (Zhang et al., "Distribution-Aware
     Coordinate Representation for Human Pose Estimation" (DARK), CVPR 2020, Eq. 2-5, without their smoothing).
@@ -216,20 +220,3 @@ def decode_dark(heatmaps: Tensor, floor: float = 1e-6, max_offset: float = 1.0) 
     ok = ok & (ox.abs() <= max_offset) & (oy.abs() <= max_offset)
     refined = torch.stack([x0.to(base.dtype) + ox, y0.to(base.dtype) + oy], -1)
     return torch.where(ok[..., None], refined, base)
-
-
-DECODERS: dict[str, Callable[..., Tensor]] = {
-    "argmax": decode_argmax,
-    "dark": decode_dark,
-    "soft_argmax": soft_argmax,
-    "barycenter": decode_barycenter,
-}
-
-
-def decode(heatmaps: Tensor, method: str = "argmax", **kwargs) -> Tensor:
-    """Decode (..., h, w) heatmaps to (..., 2) heatmap-pixel points with a named decoder from DECODERS."""
-    try:
-        fn = DECODERS[method]
-    except KeyError:
-        raise ValueError(f"unknown decoder {method!r}; valid: {sorted(DECODERS)}") from None
-    return fn(heatmaps, **kwargs)

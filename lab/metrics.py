@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from scipy.integrate import simpson
 
-from lab.heatmaps import expectation, coordinate_grid
+from lab.moments import expectation, coordinate_grid
 from lab.schema import Scheme, get_scheme
 
 NORMALISERS = ("inter_ocular", "inter_pupil", "box", "diagonal")
@@ -112,14 +112,6 @@ def normaliser(gt, scheme: Scheme | int | str, kind: str = "inter_ocular", boxes
         i = int(np.flatnonzero((w < 0) | (h < 0))[0])
         raise ValueError(f"boxes: face index {i} has x_max < x_min or y_max < y_min: {b[i].tolist()}")
     return np.sqrt(w * h) if kind == "box" else np.hypot(w, h)
-
-
-def point_errors(pred, gt) -> np.ndarray:
-    """Euclidean point-to-point errors (N, K) between pred and gt, both (N, K, 2), in pixels."""
-    p, g = _points(pred, "pred"), _points(gt, "gt")
-    if p.shape != g.shape:
-        raise ValueError(f"pred shape {p.shape} != gt shape {g.shape}")
-    return np.linalg.norm(p - g, axis=-1)
 
 
 def nme(pred, gt, visible, norm) -> np.ndarray:

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from lab.heatmaps import expectation, moments
+from lab.moments import expectation, moments
 from lab.losses import LOSSES
 from lab.losses.adversarial import (discriminator_loss, fake_heatmaps, generator_adversarial_loss,
                                     real_heatmaps)

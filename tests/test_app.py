@@ -1,5 +1,6 @@
 """The dashboard through streamlit's AppTest (each view, runs, toggles, rendered values, bad input) and the
-logic behind it (lab.viz.inspect): faces sorted by NME or by the difference of two runs, safe uploads."""
+logic behind it (lab.runner.inspect, lab.dashboard.upload): faces sorted by NME or by the difference of two runs,
+safe uploads."""
 from __future__ import annotations
 
 import base64
@@ -13,13 +14,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lab import runs
+from lab.runner import runs
 from lab.config import RunConfig
 from lab.data.synthetic import SyntheticFaces
-from lab.evaluate import face_nmes
+from lab.runner.evaluate import face_nmes
 from lab.models import build_model
-from lab.train import train
-from lab.viz import inspect as ins
+from lab.runner.train import train
+from lab.dashboard import upload
+from lab.runner import inspect as ins
+from lab.runner.predict import check_box, predict_record
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
@@ -229,10 +232,16 @@ def test_real_data_run_whose_folder_is_absent(tmp_path, pts_folder):
 
 # --------------------------------------------------------------------------------------------------- Train
 
-def test_train_view_adds_the_run_to_the_list(results, tmp_path):
+def test_train_view_trains_into_a_user_folder_and_adds_the_run(results, tmp_path):
     fresh = tmp_path / "fresh_results"
     shutil.copytree(results / "laplace", fresh / "laplace")
+    mine = tmp_path / "my_runs"
     at = _app(fresh, "Train")
+    at.text_input(key="tr_out").set_value(str(ROOT / "results"))  # the committed results: refused
+    at.text_input(key="tr_name").set_value("browser-run")
+    at.button[0].click().run()
+    assert any("read-only" in e.value for e in at.error) and not (ROOT / "results" / "browser-run").exists()
+    at.text_input(key="tr_out").set_value(str(mine))
     at.text_input(key="tr_name").set_value("browser-run")
     at.select_slider(key="tr_width").set_value(0.0625)
     at.number_input(key="tr_train_n").set_value(8)
@@ -240,7 +249,8 @@ def test_train_view_adds_the_run_to_the_list(results, tmp_path):
     at.selectbox(key="tr_size").set_value(64)
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert (fresh / "browser-run" / runs.PREDICTIONS).is_file()
+    assert (mine / "browser-run" / runs.PREDICTIONS).is_file() and not (fresh / "browser-run").exists()
+    assert at.session_state["results_dir"] == str(mine)
     assert "browser-run" in at.session_state["runs"] and "Trained **browser-run**" in at.success[0].value
     at.text_input(key="tr_name").set_value("browser-run")
     at.button[0].click().run()
@@ -279,7 +289,8 @@ def test_live_heatmaps_and_predictions_match_the_stored_run(results):
     import torch
 
     from lab.data.transforms import apply_affine, invert_affine
-    from lab.heatmaps import expectation, from_heatmap_coords
+    from lab.heatmaps import from_heatmap_coords
+    from lab.moments import expectation
 
     run = runs.open_run(results / "star")
     model, record = run.load_model(), ins.face_record(run, "challenge", 2)
@@ -291,7 +302,7 @@ def test_live_heatmaps_and_predictions_match_the_stored_run(results):
     mean = apply_affine(from_heatmap_coords(expectation(torch.from_numpy(maps)).numpy(), model.stride),
                         invert_affine(matrix))
     assert np.allclose(mean, stored["mean"], atol=1e-3)  # the heatmap shown is the one the metrics came from
-    live = ins.predict_record(model, record, run.config)
+    live = predict_record(model, record, run.config)
     assert np.allclose(live["points"], stored["points"], atol=1e-4)
     wrong = build_model("rcn", num_points=98, width=0.0625)
     with pytest.raises(ValueError, match="K=98 landmarks but this face has K=68"):
@@ -308,29 +319,29 @@ def test_upload_checks_before_decoding():
     png = cv2.imencode(".png", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
     jpg = cv2.imencode(".jpg", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
     bmp = cv2.imencode(".bmp", np.full((30, 40, 3), 7, np.uint8))[1].tobytes()
-    assert ins.image_size_from_header(png) == ("PNG", 40, 30)
-    assert ins.image_size_from_header(jpg) == ("JPEG", 40, 30)
-    assert ins.image_size_from_header(bmp) == ("BMP", 40, 30)
-    image, note = ins.load_upload(png, "a.png")
+    assert upload.image_size_from_header(png) == ("PNG", 40, 30)
+    assert upload.image_size_from_header(jpg) == ("JPEG", 40, 30)
+    assert upload.image_size_from_header(bmp) == ("BMP", 40, 30)
+    image, note = upload.load_upload(png, "a.png")
     assert image.shape == (30, 40, 3) and note == ""
-    image, note = ins.load_upload(png, "a.png", max_side=20)
+    image, note = upload.load_upload(png, "a.png", max_side=20)
     assert image.shape == (15, 20, 3) and "downscaled" in note
     with pytest.raises(ins.InputError, match=r"a\.png: file is .* MiB; the limit"):
-        ins.load_upload(png, "a.png", max_bytes=100)
+        upload.load_upload(png, "a.png", max_bytes=100)
     with pytest.raises(ins.InputError, match="megapixels"):
-        ins.load_upload(png, "a.png", max_pixels=1000)
+        upload.load_upload(png, "a.png", max_pixels=1000)
     with pytest.raises(ins.InputError, match="not an image"):
-        ins.load_upload(b"%PDF-1.4 ...", "doc.pdf")
+        upload.load_upload(b"%PDF-1.4 ...", "doc.pdf")
     with pytest.raises(ins.InputError, match="could not be decoded"):
-        ins.load_upload(png[:40], "cut.png")
+        upload.load_upload(png[:40], "cut.png")
     with pytest.raises(ValueError, match="x1 > x0"):
-        ins.check_box([10, 10, 5, 20], (30, 40))
+        check_box([10, 10, 5, 20], (30, 40))
 
 
 def test_box_jitter_frame_averages_subsets_for_full():
     from types import SimpleNamespace
 
-    from lab.viz.dashboard_data import box_jitter_frame
+    from lab.dashboard.data import box_jitter_frame
 
     rows = [{"run": "w2", "level": lv, "subset": s, "decoder": "barycenter", "nme": v}
             for lv, s, v in ((0.0, "common", 0.02), (0.0, "challenge", 0.04), (0.1, "common", 0.03),

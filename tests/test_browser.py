@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import RunConfig
-from lab.train import train
+from lab.runner.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -1,8 +1,8 @@
 """Every registered loss can fit 32 training faces: the check that must pass before any comparison means anything.
 
-lab.overfit.overfit trains the notebooks' small hourglass (x0.5, one stack, 64 px crops, 16 px maps) on 32
+lab.runner.overfit.overfit trains the notebooks' small hourglass (x0.5, one stack, 64 px crops, 16 px maps) on 32
 synthetic faces (full batch, no augmentation) and scores it in eval mode on the same faces with the loss's own
-decoder. Budgets are per loss (lab.overfit.CI_STEPS) (the heatmap losses need more steps than the coordinate ones); the runs are spread
+decoder. Budgets are per loss (lab.runner.overfit.CI_STEPS) (the heatmap losses need more steps than the coordinate ones); the runs are spread
 over two worker processes (one thread each). benchmarks/overfit.py is the long version (more steps, the RCN).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ CHECKED = sorted(set(LOSSES) - SLOW)
 def _fit(loss: str) -> dict:
     import torch
 
-    from lab.overfit import ci_steps, overfit
+    from lab.runner.overfit import ci_steps, overfit
 
     torch.set_num_threads(1)
     return overfit(loss, steps=ci_steps(loss))
@@ -43,6 +43,6 @@ def test_loss_fits_32_faces(loss, results):
 
 def test_the_check_can_fail():
     """An untrained model (a learning rate of 1e-9 for a few steps) stays far above the threshold."""
-    from lab.overfit import overfit
+    from lab.runner.overfit import overfit
 
     assert overfit("laplace_kl", steps=4, lr=1e-9, evals=1)["nme"] > 5 * THRESHOLD

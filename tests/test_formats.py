@@ -1,4 +1,4 @@
-"""Readers and writers of lab/data/formats.py on fixtures built here in the exact formats."""
+"""Readers and writers of lab/data/formats/ on fixtures built here in the exact formats."""
 from __future__ import annotations
 
 import pickle

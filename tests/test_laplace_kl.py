@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from lab.losses import build_loss
-from lab.heatmaps import moments, normalize
-from lab.losses.laplace_kl import _softmax_moments, gaussian_kl_per_axis, laplace_kl_per_axis
+from lab.moments import moments, normalize
+from lab.losses.laplace_kl import gaussian_kl_per_axis, laplace_kl_per_axis
+from lab.moments import softmax_axis_moments
 
 D = torch.float64
 PARAMS = [(0.0, 1.0, 0.0, 1.0), (0.0, 1.0, 0.0, 2.0), (0.3, 0.5, -1.2, 1.0), (2.0, 2.5, 0.0, 0.7),
@@ -105,7 +106,7 @@ def test_scale_is_mean_absolute_deviation_not_std():
 
 def test_axis_statistics_agree_with_heatmaps_moments():
     h = torch.randn(2, 3, 9, 11, dtype=D) * 3
-    mean, var, scale = _softmax_moments(h, 0.7)
+    mean, var, scale = softmax_axis_moments(h, 0.7)
     ref_mean, ref_cov, ref_scale = moments(normalize(h, "softmax", 0.7))
     assert torch.allclose(mean, ref_mean) and torch.allclose(scale, ref_scale)
     assert torch.allclose(var, torch.diagonal(ref_cov, dim1=-2, dim2=-1))

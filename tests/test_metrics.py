@@ -9,7 +9,7 @@ import torch
 
 from lab.heatmaps import encode_gaussian
 from lab.metrics import (
-    auc, auc_grid, ced, failure_rate, heatmap_spread, nme, normaliser, point_errors, subset_table, summary,
+    auc, auc_grid, ced, failure_rate, heatmap_spread, nme, normaliser, subset_table, summary,
     temporal_jitter,
 )
 
@@ -31,7 +31,6 @@ def test_nme_single_point_off_by_three_pixels():
     d = normaliser(gt, 68, "inter_ocular")
     np.testing.assert_allclose(d, [60.0])
     np.testing.assert_allclose(nme(pred, gt, None, d), [3 / 68 / 60], rtol=1e-12)
-    np.testing.assert_allclose(point_errors(pred, gt)[0, :2], [3.0, 0.0], atol=1e-12)
 
 
 def test_inter_pupil_is_eye_means_not_corners():

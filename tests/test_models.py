@@ -7,14 +7,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from lab.models import (MODELS, build_discriminator, build_model, load_model_state, model_from_state,
-                        model_summary)
+from lab.models import (MODELS, build_discriminator, build_model, contract_violations, load_model_state,
+                        model_from_state, model_summary, register_model)
 from lab.models.fast import (RCNInference, default_modes, keep_freed_memory, optimize_for_inference, phase_major,
                              polyphase_weight, space_to_depth_weight, strided_stem_weight)
 
 WIDTHS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 PAPER_MB = (0.076, 0.162, 0.507, 1.919, 7.496)  # Laplace paper Table 3, widths 1/16 .. 1
-SMALL = {"rcn": {}, "hourglass": dict(channels=16, stacks=2, depth=2, input_size=64), "regressor": {}}
+SMALL = {"rcn": {}, "hourglass": dict(channels=16, stacks=2, depth=2, input_size=64), "regressor": {},
+         "ert": dict(input_size=64)}
+NO_PARAMETERS = {"ert"}  # dlib's regression trees: nothing for the width to scale (tests/test_ert.py)
 
 
 @pytest.fixture(autouse=True)
@@ -111,6 +113,25 @@ def test_config_round_trip_rebuilds_same_model(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_honours_the_contract(name):
+    """lab/models/registry.py: K, S, output kind, stride, config and the output shapes forward returns."""
+    m = build_model(name, num_points=7, width=0.25, **SMALL[name])
+    assert contract_violations(m) == []
+    assert m.num_points == 7 and m.output in ("heatmap", "coords")
+
+
+def test_contract_check_catches_a_model_that_breaks_it():
+    """The check can fail: a model whose map is the wrong size, and a class registered without `output`."""
+    m = build_model("hourglass", num_points=5, width=0.25, stacks=1, depth=2, input_size=64)
+    m.stride = 2  # claims 32 px maps, returns 16 px
+    assert any("expected (2, 5, 32, 32)" in p for p in contract_violations(m))
+    with pytest.raises(TypeError, match="output"):
+        register_model("no-output")(type("NoOutput", (torch.nn.Module,), {"__init__": lambda self, num_points=1,
+                                                                            width=1.0: None}))
+    assert "no-output" not in MODELS
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - NO_PARAMETERS))
 def test_params_increase_with_width(name):
     counts = [model_summary(build_model(name, width=w, **SMALL[name]))["params"] for w in (0.25, 0.5, 1.0)]
     assert counts[0] < counts[1] < counts[2]
@@ -130,7 +151,7 @@ def test_load_model_state_names_k_and_source():
         load_model_state(m, other.state_dict(), "raw.pt")  # bare state dict: shapes are checked
     # a dropout change is not a different model
     load_model_state(m, {"config": {**m.config, "dropout": 0.5}, "model": m.state_dict()}, "d.pt")
-    with pytest.raises(ValueError, match="unknown model 'resnet'; valid: hourglass, rcn, regressor"):
+    with pytest.raises(ValueError, match="unknown model 'resnet'; valid: ert, hourglass, rcn, regressor"):
         build_model("resnet")
 
 

@@ -12,7 +12,7 @@ from lab.__main__ import main
 from lab.config import RunConfig
 from lab.data.formats import parse_pts
 from lab.data.sources import open_splits, split_indices
-from lab.train import train
+from lab.runner.train import train
 
 LFPW = Path(os.environ.get("LAB_LFPW", Path(__file__).resolve().parents[2] / "shared/data/lfpw-train"))
 needs_lfpw = pytest.mark.skipif(not LFPW.is_dir(), reason=f"real LFPW faces not found at {LFPW} (set LAB_LFPW)")
@@ -30,7 +30,7 @@ def test_split_is_deterministic_and_disjoint():
 def test_tiny_real_train_eval_round(tmp_path):
     cfg = RunConfig(name="real", data=f"300w:{LFPW}", train_n=32, val_fraction=0.02, width=0.0625, loss="laplace_kl",
                     epochs=1, batch_size=16, device="cpu", threads=1)
-    splits = open_splits(cfg)
+    splits = open_splits(**cfg.split_args())
     assert len(splits.train) == 32 and len(splits.val) == 17 and splits.num_points == 68
     assert set(splits.notes["val_files"]).isdisjoint(splits.notes["train_files"])
     run = train(cfg, tmp_path, progress=False, log=lambda _: None)
@@ -67,8 +67,8 @@ def test_predict_writes_pts_and_overlay(tmp_path, capsys):
 
 
 def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys, pts_folder):
-    from lab import runs
-    from lab.viz.inspect import face_record
+    from lab.runner import runs
+    from lab.runner.inspect import face_record
 
     a = pts_folder(tmp_path / "lfpw_test", "common", 3)
     b = pts_folder(tmp_path / "helen_test", "common", 2)
@@ -100,9 +100,20 @@ def test_sources_joined_with_plus_make_one_training_set(tmp_path, pts_folder):
     b = pts_folder(tmp_path / "afw", "train", 2)
     faces = read_sources(f"300w:{a}+300w:{b}")
     assert [Path(f.source).parent.name for f in faces] == ["lfpw_train"] * 3 + ["afw"] * 2
-    splits = open_splits(RunConfig(data=f"300w:{a}+300w:{b}", train_n=0, val_fraction=0.2))
+    splits = open_splits(**RunConfig(data=f"300w:{a}+300w:{b}", train_n=0, val_fraction=0.2).split_args())
     assert len(splits.train) == 4 and len(splits.val) == 1
     with pytest.raises(ValueError, match="cannot be joined"):
         read_sources(f"synthetic+300w:{a}")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         read_sources(f"300w:{a}+300w:{tmp_path / 'nowhere'}")
+
+
+def test_relative_data_paths_resolve_against_the_data_root(tmp_path, monkeypatch, pts_folder):
+    from lab.data.sources import read_real, read_sources
+
+    pts_folder(tmp_path / "root" / "faces", "common", 3)
+    monkeypatch.chdir(tmp_path)  # not the data root: the path below is relative to root/
+    with pytest.raises(FileNotFoundError, match="set LAB_DATA to the folder this path is relative to"):
+        read_real("300w", ["faces"])
+    monkeypatch.setenv("LAB_DATA", str(tmp_path / "root"))
+    assert len(read_sources("300w:faces")) == 3

@@ -10,8 +10,8 @@ import torch
 
 from lab.config import CONFIG_VERSION, RunConfig
 from lab.data.synthetic import SyntheticFaces
-from lab.device import use_amp
-from lab.recipe import ModelEMA, build_optimizer, build_scheduler, warmup_cosine
+from lab.runner.device import use_amp
+from lab.runner.recipe import ModelEMA, build_optimizer, build_scheduler, warmup_cosine
 
 
 def test_warmup_cosine_by_hand():

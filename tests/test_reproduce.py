@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from lab import runs
-from lab.reproduce import EXPERIMENTS_DIR, load_experiments, reproduce, unique_runs, verdicts
+from lab.runner import runs
+from lab import reproduce
+from lab.runner.reproduce import load_experiments, unique_runs, verdicts
 
 
 def test_every_experiment_parses_and_shared_runs_agree():

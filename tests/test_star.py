@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab.heatmaps import moments, normalize
+from lab.moments import moments, normalize
 from lab.losses import build_loss, get_loss_spec
-from lab.losses.star import STARLoss, eig2x2, relu_moments, star_per_landmark
+from lab.losses.star import STARLoss, eig2x2, star_per_landmark
+from lab.moments import relu_moments
 
 D = torch.float64
 S = 0.01  # smooth-L1 threshold in [-1, 1] units

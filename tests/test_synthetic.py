@@ -11,13 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from lab.data.label_noise import LabelNoise, apply_label_noise, contour_tangents
 from lab.data.record import box_from_points
-from lab.data.synth_sheet import docs_sheet, write_synth_sheet
-from lab.data.synthetic import (SPLITS, SyntheticFaces, render_face, sample_params, sequence)
-from lab.data.synthetic_geometry import (ARC, ARC_D, ARC_T0, IDENTITY_NAMES, NUM_POINTS, OUTLINE, TEMPLATE,
-                                         build_shape, march_outline, project, rotation_matrix)
-from lab.data.synthetic_render import Degradation, _exact_polygons, _Face, _face_mask, face_curves
+from lab.data.synthetic import (SPLITS, Degradation, LabelNoise, SyntheticFaces, apply_label_noise, contour_tangents,
+                                docs_sheet, render_face, sample_params, sequence, write_synth_sheet)
+from lab.data.synthetic.curves import _exact_polygons, _Face, face_curves
+from lab.data.synthetic.features import _face_mask
+from lab.data.synthetic.geometry import ARC, ARC_D, ARC_T0, NUM_POINTS, OUTLINE, TEMPLATE
+from lab.data.synthetic.pose import march_outline, project, rotation_matrix
+from lab.data.synthetic.shape import IDENTITY_NAMES, build_shape
 from lab.schema import get_scheme
 
 SCHEME = get_scheme(68)

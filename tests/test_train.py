@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lab import runs
+from lab.runner import runs
 from lab.__main__ import main
 from lab.atomic import write_json_atomic
 from lab.config import RunConfig
-from lab.train import NonFiniteLoss, train
+from lab.runner.train import NonFiniteLoss, train
 
 TINY = RunConfig(name="tiny", model="rcn", width=0.0625, loss="laplace_kl", train_n=48, val_n=12, test_n=12,
                  epochs=2, batch_size=16, device="cpu", threads=1, synth_size=96)
@@ -41,7 +41,7 @@ def test_train_eval_compare_end_to_end(tmp_path, capsys):
     preds = runs.load_predictions(run_dir / runs.PREDICTIONS)
     assert preds["challenge"]["points"].shape == (12, 68, 2) and preds["challenge"]["cov"].shape == (12, 68, 2, 2)
     # the mean NME in metrics.json is the mean of per-face NMEs recomputed from the stored predictions
-    from lab.evaluate import face_nmes
+    from lab.runner.evaluate import face_nmes
     assert np.isclose(face_nmes(preds["common"], 68).mean(), m["subsets"]["common"]["nme_inter_ocular"])
 
     assert main(["train", "--name", "b", "--model", "rcn", "--width", "0.0625", "--loss", "laplace_kl",
@@ -94,7 +94,7 @@ def test_resume_refuses_a_changed_config(tmp_path):
 
 
 def test_nonfinite_loss_stops_and_keeps_the_batch(tmp_path, monkeypatch):
-    import lab.train as lt
+    import lab.runner.train as lt
 
     train(TINY.replace(epochs=1), tmp_path, progress=False, log=lambda _: None)
     good = (tmp_path / "tiny" / runs.CHECKPOINT).read_bytes()

@@ -1,12 +1,16 @@
 """Crops, affines, flips and box jitter of lab/data/transforms.py, checked against closed forms and images."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
+from lab.config import RunConfig
+from lab.data.dataset import LandmarkDataset
 from lab.data.transforms import (
-    Similarity, apply_affine, compose_affine, crop_matrix, flip_box, flip_image, flip_matrix, flip_points,
-    flip_visible, invert_affine, jitter_box, random_similarity, uncrop_points, warp_image,
+    AUG_ROTATION_DEG, Similarity, apply_affine, compose_affine, crop_matrix, flip_matrix, invert_affine, jitter_box,
+    random_similarity, uncrop_points, warp_image,
 )
 from lab.schema import get_scheme
 
@@ -120,37 +124,37 @@ def test_invert_and_compose_identities():
 # ----------------------------------------------------------------------------------------------------- flips
 
 def test_flip_twice_is_identity():
-    rng = np.random.default_rng(1)
-    pts = rng.uniform(0, 100, (3, 68, 2))
-    np.testing.assert_allclose(flip_points(flip_points(pts, 101, 68), 101, 68), pts)
-    img = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(flip_image(flip_image(img)), img)
-    vis = rng.random(68) > 0.5
-    np.testing.assert_array_equal(flip_visible(flip_visible(vis, "300w"), "300w"), vis)
+    np.testing.assert_allclose(compose_affine(flip_matrix(101), flip_matrix(101)), IDENTITY, atol=1e-12)
+    perm = get_scheme(68).flip_permutation
+    np.testing.assert_array_equal(perm[perm], np.arange(68))
+    img = np.random.default_rng(1).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    once = warp_image(img, flip_matrix(7), (7, 5))
+    np.testing.assert_array_equal(once, img[:, ::-1])
+    np.testing.assert_array_equal(warp_image(once, flip_matrix(7), (7, 5)), img)
 
 
 def test_flip_swaps_eye_corners():
+    # the dataset's flip: mirror the points with flip_matrix, then reorder them with the scheme's permutation
     pts = np.zeros((68, 2))
     pts[36], pts[45] = (20.0, 40.0), (70.0, 42.0)
-    flipped = flip_points(pts, 100, get_scheme(68))
-    np.testing.assert_allclose(flipped[45], [79.0, 40.0])  # old 36 mirrored: 100 - 1 - 20
+    perm = get_scheme(68).flip_permutation
+    mirrored = apply_affine(pts, flip_matrix(100))
+    np.testing.assert_allclose(mirrored[36], [79.0, 40.0])  # before the permutation: 100 - 1 - 20
+    flipped = mirrored[perm]
+    np.testing.assert_allclose(flipped[45], [79.0, 40.0])  # old 36 mirrored is the new outer left corner
     np.testing.assert_allclose(flipped[36], [29.0, 42.0])
     vis = np.ones(68, bool)
     vis[36] = False
-    assert not flip_visible(vis, 68)[45] and flip_visible(vis, 68)[36]
-    np.testing.assert_allclose(flip_points(pts, 100, None)[36], [79.0, 40.0])  # no permutation
-    with pytest.raises(ValueError, match="68"):
-        flip_points(np.zeros((5, 2)), 10, 68)
+    assert not vis[perm][45] and vis[perm][36]
 
 
 def test_flipped_image_and_points_agree():
     centre = (12.3, 20.7)
     img = _blob(32, 40, centre, 2.0)
-    flipped = flip_image(img)
-    pt = flip_points(np.array([centre]), 40, None)[0]
+    flipped = warp_image(img, flip_matrix(40), (40, 32))
+    pt = apply_affine(np.array([centre]), flip_matrix(40))[0]
+    np.testing.assert_allclose(pt, [40 - 1 - 12.3, 20.7])
     np.testing.assert_allclose(_centroid(flipped), pt, atol=1e-3)
-    np.testing.assert_allclose(flip_matrix(40) @ [*centre, 1.0], pt)
-    np.testing.assert_allclose(flip_box([1.0, 2.0, 10.0, 20.0], 40), [29.0, 2.0, 38.0, 20.0])
 
 
 # ---------------------------------------------------------------------------------------- random changes
@@ -183,3 +187,11 @@ def test_random_similarity_ranges_and_determinism():
     assert random_similarity(5) == random_similarity(5)
     with pytest.raises(ValueError, match="scale_range"):
         random_similarity(0, scale_range=(1.2, 0.8))
+
+
+def test_one_rotation_range_for_every_augmentation():
+    dataset_default = inspect.signature(LandmarkDataset).parameters["rotation_deg"].default
+    assert dataset_default == RunConfig().aug_rotation == AUG_ROTATION_DEG
+    assert inspect.signature(random_similarity).parameters["rotation_deg"].default == AUG_ROTATION_DEG
+    rot = np.array([random_similarity(s).rotation_deg for s in range(300)])
+    assert np.abs(rot).max() <= AUG_ROTATION_DEG and np.abs(rot).max() > 0.9 * AUG_ROTATION_DEG

@@ -199,6 +199,6 @@ def test_recolour_traces_by_run_prefix_and_decoder_suffix():
 
     fig = go.Figure([go.Scatter(name="star (AUC 0.5)"), go.Scatter(name="star-big + barycenter"),
                      go.Scatter(name="other")])
-    ov.recolour_traces(fig, {"star": "#111111", "star-big": "#222222"}, ov.DECODER_DASHES)
+    ov.recolour_traces(fig, {"star": "#111111", "star-big": "#222222"}, ov.decoder_dashes())
     assert fig.data[0].line.color == "#111111" and fig.data[1].line.color == "#222222"
     assert fig.data[1].line.dash == "dash" and fig.data[2].line.color is None

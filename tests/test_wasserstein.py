@@ -6,7 +6,8 @@ import ot
 import pytest
 import torch
 
-from lab.heatmaps import coordinate_grid, encode_gaussian, moments, normalize
+from lab.heatmaps import encode_gaussian
+from lab.moments import coordinate_grid, moments, normalize
 from lab.losses import build_loss, get_loss_spec
 from lab.losses.wasserstein import (W2Loss, W2SinkhornLoss, gaussian_window_target, grid_cost, sinkhorn_cost,
                                     w2_isotropic, w2_sinkhorn_values)

@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 
 from lab.data.formats import load_image
 from lab.data.record import FaceRecord
-from lab.data.transforms import apply_affine, compose_affine, crop_matrix, flip_matrix, jitter_box, warp_image
+from lab.data.transforms import (AUG_ROTATION_DEG, apply_affine, compose_affine, crop_matrix, flip_matrix, jitter_box,
+                                 warp_image)
 from lab.schema import get_scheme
 
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
@@ -48,7 +49,7 @@ class LandmarkDataset(Dataset):
         input_size: int,
         crop_scale: float = 1.25,
         augment: bool = False,
-        rotation_deg: float = 15.0,
+        rotation_deg: float = AUG_ROTATION_DEG,
         scale_jitter: float = 0.1,
         shift_jitter: float = 0.05,
         flip: bool = True,

@@ -16,13 +16,14 @@ as "test_data" ({subset: [spec, ...]}) and every later evaluation and the dashbo
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lab.config import RunConfig
+from lab.schema import SCHEMES
 from lab.data.record import FaceRecord
 
 REAL_KINDS = ("300w", "wflw", "cofw", "aflw")
@@ -65,14 +66,36 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
     return kind, rest.split(":")
 
 
+DATA_ROOT_VAR = "LAB_DATA"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def resolve_data_path(text: str, kind: str = "data") -> Path:
+    """A data path from a spec or a run's config: absolute as given; relative, the first that exists of
+    $LAB_DATA/path (the data root, when set), ./path (the working directory) and <repository>/path (where the
+    committed runs' configs, e.g. "../shared/data/lfpw-train", were written from). FileNotFoundError naming what
+    was tried and how to set the data root."""
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder for data source {kind}")
+        return path
+    root = os.environ.get(DATA_ROOT_VAR)
+    tried = ([Path(root).expanduser() / path] if root else []) + [Path.cwd() / path, REPO / path]
+    for candidate in tried:
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"{text}: data source {kind} not found under {', '.join(str(t.parent) for t in tried)}; "
+                            f"set {DATA_ROOT_VAR} to the folder this path is relative to (export {DATA_ROOT_VAR}=/data)"
+                            f"{'' if root else f' ({DATA_ROOT_VAR} is not set)'}")
+
+
 def read_real(kind: str, paths: list[str]) -> list[FaceRecord]:
-    """All faces of a real-format source, in a deterministic order."""
+    """All faces of a real-format source, in a deterministic order; relative paths resolve as resolve_data_path."""
     from lab.data import formats
 
-    first = Path(paths[0]).expanduser()
-    if not first.exists():
-        raise FileNotFoundError(f"{first}: no such file or folder for data source {kind}")
-    root = Path(paths[1]).expanduser() if len(paths) > 1 else None
+    first = resolve_data_path(paths[0], kind)
+    root = resolve_data_path(paths[1], kind) if len(paths) > 1 else None
     if kind == "300w":
         records = formats.find_pts_faces(first)
     elif kind == "wflw":
@@ -115,35 +138,50 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
     return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
 
 
-def open_splits(cfg: RunConfig) -> Splits:
-    """The train / val / test splits (and unlabeled pool when cfg.unlabeled > 0) for a run config."""
-    if not parse_sources(cfg.data):  # synthetic
+def open_splits(data: str, *, train_n: int, val_n: int, test_n: int, synth_size: int, seed: int,
+                val_fraction: float, split_seed: int, unlabeled: int = 0,
+                label_noise: dict | tuple[str, float] | None = None, fresh_faces: bool = False) -> Splits:
+    """The train / val / test splits (and the unlabeled pool when unlabeled > 0) of a data spec.
+
+    data: "synthetic" or real sources (module docstring). Synthetic: train_n / val_n faces, test_n per test
+    subset (common, challenge), synth_size pixels, seed; label_noise (train only) and fresh_faces (new training
+    faces every epoch) as in SyntheticFaces. Real: val_fraction and split_seed split the faces, train_n (0 = all)
+    caps the training faces; synth_size, seed, val_n, test_n, label_noise and fresh_faces are not used.
+    unlabeled: size of the unlabeled pool (0 = none).
+    """
+    if not parse_sources(data):  # synthetic
         from lab.data.synthetic import SyntheticFaces
 
         def make(split: str, n: int, noise=None, fresh: bool = False):
-            return SyntheticFaces(split=split, n=n, size=cfg.synth_size, seed=cfg.seed, label_noise=noise, fresh=fresh)
+            return SyntheticFaces(split=split, n=n, size=synth_size, seed=seed, label_noise=noise, fresh=fresh)
 
         return Splits(
-            train=make("train", cfg.train_n, cfg.label_noise, fresh=cfg.fresh_faces),
-            val=make("val", cfg.val_n),
-            tests={"common": make("common", cfg.test_n), "challenge": make("challenge", cfg.test_n)},
-            unlabeled=make("unlabeled", cfg.unlabeled) if cfg.unlabeled else None,
+            train=make("train", train_n, label_noise, fresh=fresh_faces),
+            val=make("val", val_n),
+            tests={"common": make("common", test_n), "challenge": make("challenge", test_n)},
+            unlabeled=make("unlabeled", unlabeled) if unlabeled else None,
             num_points=68,
         )
-    records = read_sources(cfg.data)
-    train_idx, val_idx = split_indices(len(records), cfg.val_fraction, cfg.split_seed)
-    spare = train_idx[cfg.train_n:] if cfg.train_n else []
-    if cfg.train_n:
-        train_idx = train_idx[: cfg.train_n]
+    records = read_sources(data)
+    if records[0].num_points not in SCHEMES:
+        raise ValueError(f"{records[0].source}: {records[0].num_points} points; the lab's landmark schemes have "
+                         f"{', '.join(map(str, sorted(SCHEMES)))} (lab/schema.py)")
+    train_idx, val_idx = split_indices(len(records), val_fraction, split_seed)
+    if not train_idx or not val_idx:
+        raise ValueError(f"{data}: {len(records)} face(s) cannot be split into training and validation faces with "
+                         f"val_fraction {val_fraction}; add faces (e.g. {records[0].source} is one)")
+    spare = train_idx[train_n:] if train_n else []
+    if train_n:
+        train_idx = train_idx[:train_n]
     train, val = Subset(records, train_idx), Subset(records, val_idx)
-    unlabeled = None
-    if cfg.unlabeled:  # real data: the training faces left over by --train-n, their labels unused
-        if cfg.unlabeled > len(spare):
-            raise ValueError(f"{cfg.data}: --unlabeled {cfg.unlabeled} needs that many training faces beyond "
-                             f"--train-n {cfg.train_n}; only {len(spare)} are left")
-        unlabeled = Subset(records, spare[: cfg.unlabeled])
+    pool = None
+    if unlabeled:  # real data: the training faces left over by --train-n, their labels unused
+        if unlabeled > len(spare):
+            raise ValueError(f"{data}: --unlabeled {unlabeled} needs that many training faces beyond "
+                             f"--train-n {train_n}; only {len(spare)} are left")
+        pool = Subset(records, spare[:unlabeled])
     return Splits(
-        train=train, val=val, tests={"val": val}, unlabeled=unlabeled, num_points=records[0].num_points,
+        train=train, val=val, tests={"val": val}, unlabeled=pool, num_points=records[0].num_points,
         notes={"train_files": [records[i].source for i in train_idx], "val_files": [records[i].source for i in val_idx]},
     )
 
@@ -165,10 +203,11 @@ def open_test_data(test_data: dict[str, list[str]]) -> dict[str, list[FaceRecord
     return {name: [r for spec in test_data[name] for r in read_sources(spec)] for name in sorted(test_data)}
 
 
-def evaluation_splits(cfg: RunConfig, test_data: dict[str, list[str]] | None = None) -> Splits:
-    """The faces a run is tested on: its own test subsets, or the named test sources (training data not read)."""
+def evaluation_splits(test_data: dict[str, list[str]] | None = None, **split_args) -> Splits:
+    """The faces a run is tested on: the named test sources (training data not read), or without them its own
+    test subsets, open_splits(**split_args)."""
     if not test_data:
-        return open_splits(cfg)
+        return open_splits(**split_args)
     tests = open_test_data(test_data)
     counts = {r[0].num_points for r in tests.values()}  # read_real refuses an empty source
     if len(counts) != 1:

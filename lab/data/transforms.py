@@ -1,4 +1,4 @@
-"""Geometry for crops and augmentation: similarity crops from a face box, flips, box jitter.
+"""Geometry for crops and augmentation: similarity crops from a face box, the flip matrix, box jitter.
 
 Everything uses the lab's pixel-centre convention: pixel (row i, col j) has its centre at (x=j, y=i) and
 an image of width W spans x in [-0.5, W - 0.5]. A (2, 3) affine matrix M maps a point p (x, y) to
@@ -13,10 +13,9 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from lab.schema import Scheme, get_scheme
-
 BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 INTERPOLATIONS = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC}
+AUG_ROTATION_DEG = 15.0  # augmentation rotation, degrees, uniform in [-r, r]: the dataset's and RunConfig's default
 
 
 # ---------------------------------------------------------------------------------------------------- affines
@@ -108,47 +107,13 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int | tuple[int, int
 # ------------------------------------------------------------------------------------------------------ flips
 
 def flip_matrix(width: int) -> np.ndarray:
-    """(2, 3) horizontal mirror of an image `width` pixels wide: x' = width - 1 - x."""
+    """(2, 3) horizontal mirror of an image `width` pixels wide: x' = width - 1 - x.
+
+    A flip is this matrix composed after the crop (`compose_affine(crop, flip_matrix(size))`): it maps the points
+    and, through `warp_image`, the pixels; the points are then reordered with the scheme's `flip_permutation`
+    (lab.schema) so the subject's right eye stays "right eye".
+    """
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0]])
-
-
-def flip_permutation(scheme: Scheme | int | str) -> np.ndarray:
-    """(K,) index array: after a flip, point i is the mirror of old point perm[i]."""
-    scheme = scheme if isinstance(scheme, Scheme) else get_scheme(scheme)
-    return scheme.flip_permutation
-
-
-def _permute(values: np.ndarray, scheme: Scheme | int | str | None, axis: int) -> np.ndarray:
-    if scheme is None:
-        return values
-    perm = flip_permutation(scheme)
-    if values.shape[axis] != len(perm):
-        raise ValueError(f"flip: {values.shape[axis]} points but the scheme has {len(perm)}")
-    return np.take(values, perm, axis=axis)
-
-
-def flip_points(points: np.ndarray, width: int, scheme: Scheme | int | str | None) -> np.ndarray:
-    """(..., K, 2) points of a horizontally flipped image: x' = width - 1 - x, then the scheme's
-    left/right permutation (so the subject's right eye stays "right eye"); scheme=None skips it."""
-    out = np.array(points, dtype=np.float64)
-    out[..., 0] = width - 1.0 - out[..., 0]
-    return _permute(out, scheme, axis=-2)
-
-
-def flip_visible(visible: np.ndarray, scheme: Scheme | int | str | None) -> np.ndarray:
-    """(..., K) per-point values (visibility, weights) permuted like `flip_points`."""
-    return _permute(np.asarray(visible), scheme, axis=-1)
-
-
-def flip_image(image: np.ndarray) -> np.ndarray:
-    """(H, W[, C]) image mirrored left-right (column j -> W - 1 - j), contiguous."""
-    return np.ascontiguousarray(np.asarray(image)[:, ::-1])
-
-
-def flip_box(box: np.ndarray, width: int) -> np.ndarray:
-    """(..., 4) box x_min, y_min, x_max, y_max of a horizontally flipped image."""
-    box = np.asarray(box, dtype=np.float64)
-    return np.stack([width - 1.0 - box[..., 2], box[..., 1], width - 1.0 - box[..., 0], box[..., 3]], axis=-1)
 
 
 # --------------------------------------------------------------------------------------------- random changes
@@ -188,7 +153,7 @@ class Similarity(NamedTuple):
     shift: tuple[float, float]
 
 
-def random_similarity(rng: np.random.Generator | int | None, rotation_deg: float = 30.0,
+def random_similarity(rng: np.random.Generator | int | None, rotation_deg: float = AUG_ROTATION_DEG,
                       scale_range: tuple[float, float] = (0.9, 1.1), shift_frac: float = 0.05) -> Similarity:
     """Augmentation draw: rotation ~ U(-rotation_deg, rotation_deg), scale ~ U(scale_range),
     shift ~ U(-shift_frac, shift_frac) per axis (fractions of the crop side)."""

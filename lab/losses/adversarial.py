@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lab.heatmaps import encode_gaussian, encode_laplace, normalize
+from lab.heatmaps import encode_gaussian, encode_laplace
+from lab.moments import normalize
 
 Tensor = torch.Tensor
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lab.heatmaps import coordinate_grid, marginals, normalize
+from lab.moments import softmax_axis_moments
 from lab.losses._reduce import check_heatmaps, masked_mean
 from lab.losses.registry import LossSpec, register
 
@@ -48,26 +48,6 @@ def gaussian_kl_per_axis(m1: Tensor, v1: Tensor, m2: Tensor, v2: Tensor | float)
     return 0.5 * (torch.log(v2 / v1) + (v1 + (m1 - m2).square()) / v2 - 1.0)
 
 
-def _axis_moments(p1: Tensor, coords: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean, variance and mean absolute deviation (...,) of 1-D distributions p1 (..., n) on coords (n,)."""
-    mean = p1 @ coords
-    d = coords - mean[..., None]
-    return mean, (p1 * d.square()).sum(-1), (p1 * d.abs()).sum(-1)
-
-
-def _softmax_moments(heatmaps: Tensor, temperature: float) -> tuple[Tensor, Tensor, Tensor]:
-    """mean (B,K,2), per-axis variance (B,K,2) and Laplace scale (B,K,2) of P = softmax(H / T) (B,K,h,w).
-
-    Per-axis statistics need only the marginals of P (what heatmaps.moments computes, minus the x-y covariance
-    pass over the full map, which the per-axis KL does not use).
-    """
-    p = normalize(heatmaps, "softmax", temperature)
-    px, py = marginals(p)
-    xs, ys = coordinate_grid(p.shape[-2], p.shape[-1], p.device, p.dtype)
-    stats = zip(_axis_moments(px, xs), _axis_moments(py, ys))
-    return tuple(torch.stack(pair, dim=-1) for pair in stats)
-
-
 class LaplaceKL(nn.Module):
     """LaplaceKL: sum_axes KL(Laplace(mu, b) || Laplace(g, b*)) with P = softmax(H / T).
 
@@ -84,7 +64,7 @@ class LaplaceKL(nn.Module):
 
     def per_landmark(self, heatmaps: Tensor, target: Tensor) -> Tensor:
         """(B, K) KL summed over the two axes."""
-        mean, _, scale = _softmax_moments(heatmaps, self.temperature)
+        mean, _, scale = softmax_axis_moments(heatmaps, self.temperature)
         return laplace_kl_per_axis(mean, scale.clamp_min(self.min_scale), target, self.target_scale).sum(-1)
 
     def forward(self, heatmaps: Tensor, target: Tensor, visible: Tensor | None = None) -> Tensor:
@@ -104,7 +84,7 @@ class GaussianKL(LaplaceKL):
     """
 
     def per_landmark(self, heatmaps: Tensor, target: Tensor) -> Tensor:
-        mean, var, _ = _softmax_moments(heatmaps, self.temperature)
+        mean, var, _ = softmax_axis_moments(heatmaps, self.temperature)
         return gaussian_kl_per_axis(mean, var.clamp_min(self.min_scale ** 2), target, self.target_scale ** 2).sum(-1)
 
 
@@ -112,10 +92,10 @@ _PAPER = "Robinson et al., Laplace Landmark Localization, ICCV 2019, Sec. 3.1 (E
 register(LossSpec(
     name="laplace_kl", build=LaplaceKL, input="heatmap", decoder="soft_argmax", paper=_PAPER,
     equation="sum_axes KL(L(mu,b)||L(g,b*)) = ln(b*/b) + |mu-g|/b* + (b/b*) exp(-|mu-g|/b) - 1, P = softmax(H/T)",
-    defaults={"target_scale": 1.0, "temperature": 1.0, "min_scale": 1e-3},
+    defaults={"target_scale": 1.0, "temperature": 1.0, "min_scale": 1e-3}, temperature="temperature",
 ))
 register(LossSpec(
     name="gaussian_kl", build=GaussianKL, input="heatmap", decoder="soft_argmax", paper=_PAPER + ", Gaussian variant",
     equation="sum_axes KL(N(mu,s^2)||N(g,sigma*^2)) = (ln(sigma*^2/s^2) + (s^2 + (mu-g)^2)/sigma*^2 - 1) / 2",
-    defaults={"target_scale": 1.0, "temperature": 1.0, "min_scale": 1e-3},
+    defaults={"target_scale": 1.0, "temperature": 1.0, "min_scale": 1e-3}, temperature="temperature",
 ))

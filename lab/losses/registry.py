@@ -6,6 +6,8 @@ from typing import Callable
 
 from torch import nn
 
+from lab.registry import Registry
+
 
 @dataclass(frozen=True)
 class LossSpec:
@@ -15,7 +17,10 @@ class LossSpec:
     build: factory `build(**hyper_parameters) -> nn.Module`.
     input: "heatmap" -> forward(heatmaps (B,K,h,w), target (B,K,2), visible (B,K)) ;
            "coords"  -> forward(pred (B,K,2), target (B,K,2), visible (B,K)); all coordinates in heatmap pixels.
-    decoder: the decoder the method is evaluated with by default (a name in lab.heatmaps.DECODERS).
+    decoder: the decoder the method is evaluated with by default (a name in lab.heatmaps.DECODERS; the decoder
+        declares the distribution it reads, so nothing guesses softmax or relu from a name).
+    temperature: the name of the hyper-parameter that is the softmax temperature the loss trains with ("temperature"
+        for LaplaceKL), or None; a run is decoded at that temperature (lab.runner.evaluate.run_decoding).
     paper: short citation. equation: the formula implemented, one line.
     defaults: the hyper-parameters `build` uses when given none (shown by the CLI and the app).
     geometry: optional `geometry(model) -> dict` of hyper-parameters that depend on the model's input size and
@@ -30,25 +35,22 @@ class LossSpec:
     equation: str
     defaults: dict = field(default_factory=dict)
     geometry: Callable[[nn.Module], dict] | None = None
+    temperature: str | None = None
 
 
-LOSSES: dict[str, LossSpec] = {}
+LOSSES: Registry[LossSpec] = Registry("loss")
 
 
 def register(spec: LossSpec) -> LossSpec:
-    if spec.name in LOSSES:
-        raise ValueError(f"loss {spec.name!r} registered twice")
+    if spec.temperature is not None and spec.temperature not in spec.defaults:
+        raise ValueError(f"loss {spec.name!r}: temperature names {spec.temperature!r}, not one of its defaults")
     if spec.input not in ("heatmap", "coords"):
         raise ValueError(f"loss {spec.name!r}: input must be 'heatmap' or 'coords', got {spec.input!r}")
-    LOSSES[spec.name] = spec
-    return spec
+    return LOSSES.add(spec.name, spec)
 
 
 def get_loss_spec(name: str) -> LossSpec:
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise KeyError(f"unknown loss {name!r}; valid: {', '.join(sorted(LOSSES))}") from None
+    return LOSSES.lookup(name)
 
 
 def build_loss(name: str, model: nn.Module | None = None, **kwargs) -> nn.Module:

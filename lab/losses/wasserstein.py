@@ -42,10 +42,9 @@ import math
 import torch
 from torch import nn
 
-from lab.heatmaps import coordinate_grid, normalize
+from lab.moments import coordinate_grid, normalize, relu_moments
 from lab.losses._reduce import check_heatmaps, masked_mean
 from lab.losses.registry import LossSpec, register
-from lab.losses.star import relu_moments
 
 Tensor = torch.Tensor
 

@@ -1,10 +1,11 @@
-"""Landmark models: a registry name -> class, a builder, size summaries and checked checkpoint loading.
+"""Landmark models: the registry (lab/models/registry.py, filled by `@register_model` where each model is defined),
+a builder, size summaries and checked checkpoint loading.
 
 Every model has `input_size` (S), `stride` (input px per heatmap px), `num_points` (K), `output` ("heatmap" or
 "coords"), `config` (its constructor arguments with "name", so `build_model(**model.config)` rebuilds it) and
 `forward(x (B, 3, S, S)) -> list[tensor]`: heatmap models return [(B, K, S/stride, S/stride), ...] (the last is the
 final prediction; the hourglass returns one per stack), coordinate models [(B, K, 2)] in heatmap pixels.
-`optimize_for_inference(model)` (lab/models/fast.py) gives an eval-only callable with the same outputs, faster.
+`lab.models.fast.optimize_for_inference(model)` gives an eval-only RCN callable with the same outputs, faster.
 """
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ import torch
 from torch import nn
 
 from lab.models.discriminator import PatchDiscriminator
-from lab.models.hourglass import StackedHourglass
-from lab.models.rcn import RCN
-from lab.models.regressor import CoordRegressor
-from lab.models.fast import optimize_for_inference
 from lab.models.heads import LEGACY_HEAD
+from lab.models.registry import MODELS, contract_violations, register_model
+# each import registers its backbone (the decorator runs where the model is defined)
+from lab.models.rcn import RCN
+from lab.models.hourglass import StackedHourglass
+from lab.models.regressor import CoordRegressor
+from lab.models.ert import ERT
 
-MODELS: dict[str, type[nn.Module]] = {"rcn": RCN, "hourglass": StackedHourglass, "regressor": CoordRegressor}
 STATE_KEYS = ("model", "state_dict", "model_state")  # where a checkpoint dict may keep the weights
 TRAINING_ONLY = frozenset({"dropout", "noise_std"})  # config entries that do not change the weights
+EXTRA_STATE = "_extra_state"  # torch's key for a module's non-tensor state (the ERT's trees): its size is not checked
 # Arguments added after models were first saved, with the value a saved config without them meant.
 _LEGACY_HEAD = {"head": LEGACY_HEAD, "head_channels": 128}  # head_channels is unused by the linear head
 LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"rcn": _LEGACY_HEAD, "hourglass": _LEGACY_HEAD}
@@ -36,13 +39,12 @@ def with_legacy_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_model(name: str, num_points: int = 68, width: float = 1.0, **kw: Any) -> nn.Module:
     """Instantiate registered model `name` ("rcn", "hourglass", "regressor") with K points and a width multiplier."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
-    accepted = set(inspect.signature(MODELS[name]).parameters) - {"num_points", "width"}
+    cls = MODELS.lookup(name)
+    accepted = set(inspect.signature(cls).parameters) - {"num_points", "width"}
     unknown = sorted(set(kw) - accepted)
     if unknown:
         raise ValueError(f"model {name!r} has no argument(s) {', '.join(unknown)}; valid: {', '.join(sorted(accepted))}")
-    return MODELS[name](num_points=num_points, width=width, **kw)
+    return cls(num_points=num_points, width=width, **kw)
 
 
 def build_discriminator(num_points: int = 68, width: float = 1.0, **kw: Any) -> PatchDiscriminator:
@@ -100,7 +102,7 @@ def load_model_state(model: nn.Module, state: Mapping[str, Any], source: str = "
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
     wrong = [f"{k} {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in own
-             if k in weights and weights[k].shape != own[k].shape]
+             if k in weights and not k.endswith(EXTRA_STATE) and weights[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         parts = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
                  for label, items in (("missing", missing), ("unexpected", unexpected),
@@ -119,6 +121,6 @@ def model_from_state(state: Mapping[str, Any], source: str = "<checkpoint>") -> 
     return load_model_state(build_model(**with_legacy_defaults(config)), state, source)
 
 
-__all__ = ["MODELS", "build_model", "build_discriminator", "model_summary", "load_model_state", "model_from_state",
-           "config_mismatch", "optimize_for_inference", "RCN", "StackedHourglass", "CoordRegressor",
-           "PatchDiscriminator"]
+__all__ = ["MODELS", "register_model", "contract_violations", "build_model", "build_discriminator", "model_summary",
+           "load_model_state", "model_from_state", "config_mismatch", "RCN", "StackedHourglass", "CoordRegressor",
+           "ERT", "PatchDiscriminator"]

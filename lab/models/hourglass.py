@@ -24,6 +24,7 @@ from torch import nn
 
 from lab.models.heads import heatmap_head
 from lab.models.rcn import check_input_size, scale_channels
+from lab.models.registry import register_model
 
 
 def _bn_relu_conv(cin: int, cout: int, k: int) -> list[nn.Module]:
@@ -62,6 +63,7 @@ class Hourglass(nn.Module):
         return self.skip(x) + self.up(self.inner(self.down(x)))
 
 
+@register_model("hourglass")
 class StackedHourglass(nn.Module):
     """Stacked hourglass; forward(x (B, 3, S, S)) -> [heatmaps (B, K, S/4, S/4)] * stacks (intermediate supervision).
 

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from lab.models.heads import heatmap_head
+from lab.models.registry import register_model
 
 LEAK = 0.2
 
@@ -78,6 +79,7 @@ def _act(dropout: float | None) -> list[nn.Module]:
     return layers
 
 
+@register_model("rcn")
 class RCN(nn.Module):
     """Recombinator network; forward(x (B, 3, S, S)) -> [heatmaps (B, K, S, S)], S = input_size (80 in the paper).
 

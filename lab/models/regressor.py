@@ -17,10 +17,12 @@ import torch
 from torch import nn
 
 from lab.models.rcn import check_input_size, scale_channels
+from lab.models.registry import register_model
 
 BASE_CHANNELS = (32, 64, 128, 256, 512)
 
 
+@register_model("regressor")
 class CoordRegressor(nn.Module):
     """forward(x (B, 3, S, S)) -> [coords (B, K, 2)] in heatmap pixels of `stride` (a map of S / stride px)."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -51,4 +52,35 @@ def ced_plotly(curves: dict[str, np.ndarray], t: float = 0.1, title: str = "CED"
                                  hovertemplate="NME %{x:.2f}%<br>fraction %{y:.3f}<extra>" + label + "</extra>"))
     fig.update_layout(title=title, xaxis_title="NME (% inter-ocular)", yaxis_title="fraction of faces",
                       yaxis_range=[0, 1], xaxis_range=[0, 100 * t], height=420, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
+def ced_threshold(curves: dict) -> float:
+    """0.1 (the usual AUC@0.1 / FR@0.1 range) unless most faces lie beyond it (e.g. smoke runs); then a range
+    that shows the curves: the 90th percentile of the NMEs rounded up to a multiple of 0.1."""
+    pooled = np.concatenate([np.asarray(v, np.float64) for v in curves.values()])
+    q = float(np.quantile(pooled, 0.9))
+    return 0.1 if np.median(pooled) <= 0.1 else float(np.ceil(q * 10) / 10)
+
+
+def ced_by_backbone(run_list: Sequence, subset: str = "full"):
+    """One CED panel per backbone (model x width) of the runs, so only comparable runs share a panel."""
+    import matplotlib.pyplot as plt
+
+    from lab.runner.compare import ced_curves
+
+    groups: dict[str, list] = {}
+    for run in run_list:
+        groups.setdefault(f"{run.config.model} x{run.config.width:g}", []).append(run)
+    cols = min(3, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.set_axis_off()
+    for ax, (name, members) in zip(axes.flat, groups.items()):
+        curves = ced_curves(members, subset)
+        if curves:
+            t = ced_threshold(curves)
+            ced_figure(curves, t=t, title=f"{name}: CED ({subset})" + ("" if t == 0.1 else f", AUC@{t:g}"), ax=ax)
+    fig.tight_layout()
     return fig

@@ -36,3 +36,15 @@ def draw_points(image: np.ndarray, points: np.ndarray, colour: Sequence[int] = P
         x0, y0, x1, y1 = (int(round(c * f)) for c in box)
         cv2.rectangle(out, (x0, y0), (x1, y1), (255, 220, 0), 1, cv2.LINE_AA, shift)
     return out
+
+
+def face_thumbnail(image: np.ndarray, gt: np.ndarray | None, points: np.ndarray | None, side: int = 160
+                   ) -> np.ndarray:
+    """A small picture for the gallery: GT (green) and one run's points (red) drawn, resized to `side` px wide."""
+    scale = side / image.shape[1]
+    out = cv2.resize(image, (side, max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    to_small = lambda p: (np.asarray(p, np.float64) + 0.5) * scale - 0.5  # noqa: E731 - pixel-centre resize
+    for pts, colour in ((gt, GT_COLOUR), (points, PRED_COLOUR)):
+        if pts is not None:
+            out = draw_points(out, to_small(pts), colour, contours=False, radius=1.0)
+    return out

@@ -1,5 +1,5 @@
 """Overlays on a face: ground truth vs predictions, error vectors, heatmaps, covariance ellipses, Laplace scales,
-and the three decoders' points (argmax, soft-argmax, local barycenter).
+and every registered decoder's points (lab.heatmaps.DECODERS: argmax, soft-argmax, local barycenter, DARK).
 
 One implementation of the geometry, two thin renderers:
 
@@ -7,7 +7,7 @@ One implementation of the geometry, two thin renderers:
     fig = plotly_face(image_with_heat, layers)         # the app
     draw_layers(ax, layers); ax.imshow(image)          # notebooks (matplotlib)
 
-`face_layers` turns per-face prediction dicts (the keys of lab.evaluate.predict, sliced to one face: points (K, 2),
+`face_layers` turns per-face prediction dicts (the keys of lab.runner.evaluate.predict, sliced to one face: points (K, 2),
 mean (K, 2), cov (K, 2, 2), laplace_scale (K, 2), argmax_points / soft_argmax_points / barycenter_points (K, 2), all
 in original image pixels) into `Layer`s: named point sets or polylines (NaN rows separate polylines). Every
 coordinate is (x, y) in image pixels, pixel-centre convention (DESIGN.md).
@@ -22,7 +22,31 @@ import numpy as np
 GT_COLOUR = "#2ca02c"
 BOX_COLOUR = "#ffd700"
 RUN_COLOURS = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22")
-DECODER_SYMBOLS = {"argmax": "x", "soft_argmax": "diamond", "barycenter": "triangle"}
+_DECODER_SYMBOLS = ("diamond", "x", "triangle", "cross")  # cycled over lab.heatmaps.DECODERS in registry order
+_DECODER_DASHES = ("dot", "solid", "dash", "dashdot", "longdash")
+_DECODER_MPL_LINES = ("--", ":", "-", "-.")
+
+
+def _registry_index(decoder: str) -> int:
+    from lab.heatmaps import get_decoder, DECODERS
+
+    get_decoder(decoder)  # unknown names fail with the valid ones
+    return list(DECODERS).index(decoder)
+
+
+def decoder_symbol(decoder: str) -> str:
+    """The marker of a decoder's points in every overlay (one per registered decoder, in registry order)."""
+    return _DECODER_SYMBOLS[_registry_index(decoder) % len(_DECODER_SYMBOLS)]
+
+
+def decoder_dash(decoder: str) -> str:
+    """The plotly dash of a decoder's curves (robustness plots)."""
+    return _DECODER_DASHES[_registry_index(decoder) % len(_DECODER_DASHES)]
+
+
+def decoder_line(decoder: str) -> str:
+    """The matplotlib line style of a decoder's curves."""
+    return _DECODER_MPL_LINES[_registry_index(decoder) % len(_DECODER_MPL_LINES)]
 _PLOTLY_SYMBOLS = {"circle": "circle", "x": "x-thin", "diamond": "diamond-open", "triangle": "triangle-up-open",
                    "cross": "cross-thin"}
 _MPL_MARKERS = {"circle": "o", "x": "x", "diamond": "D", "triangle": "^", "cross": "+"}
@@ -214,7 +238,7 @@ def _run_layers(name: str, pred: Mapping[str, np.ndarray], colour: str, idx: np.
         key = f"{dec}_points"
         if key in pred:
             layers.append(Layer(f"{name} {dec}", "markers", np.asarray(pred[key])[idx], colour,
-                                DECODER_SYMBOLS[dec], size=8, hover=_labels(idx, opt.names, f"{name} {dec}"),
+                                decoder_symbol(dec), size=8, hover=_labels(idx, opt.names, f"{name} {dec}"),
                                 group=name))
     if opt.points:
         hover = _labels(idx, opt.names, name)
@@ -296,7 +320,11 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
     return fig
 
 
-DECODER_DASHES = {"argmax": "solid", "soft_argmax": "dot", "barycenter": "dash"}
+def decoder_dashes() -> dict[str, str]:
+    """{decoder: plotly dash} for every registered decoder (for recolour_traces)."""
+    from lab.heatmaps import DECODERS
+
+    return {name: decoder_dash(name) for name in DECODERS}
 
 
 def recolour_traces(fig, colours: Mapping[str, str], dashes: Mapping[str, str] | None = None):

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab.viz.overlay import decoder_line
+
 
 def line_plot(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", ylabel: str = "", title: str = "",
               log_x: bool = False, ax=None):
@@ -45,4 +47,27 @@ def line_plotly(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", 
     fig = px.line(df.sort_values(x), x=x, y=y, color=group, markers=True, log_x=log_x, title=title,
                   labels={x: xlabel or x, y: ylabel or y})
     fig.update_layout(height=400, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
+def jitter_figure(df, title: str = "NME under box jitter"):
+    """NME (%) against box-jitter level, averaged over the test subsets (not "full"): one colour per run, one line
+    style per decoder. df: rows with run, level, subset, decoder, nme (lab.runner.robustness.box_jitter_curve, or the
+    "box_jitter" records of a run's metrics)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.DataFrame(df)
+    df = df[df.subset != "full"].groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
+    fig, ax = plt.subplots(figsize=(7.5, 4.3))
+    for i, run in enumerate(sorted(df.run.unique())):
+        for decoder, part in df[df.run == run].groupby("decoder"):
+            part = part.sort_values("level")
+            ax.plot(part.level, 100 * part.nme, decoder_line(decoder), marker="o", ms=4, lw=2, color=f"C{i}",
+                    label=f"{run} + {decoder}")
+    ax.set(xlabel="box jitter level (std of shift and log-scale, fraction of the box)",
+           ylabel="NME (% inter-ocular), common + challenge", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
     return fig
