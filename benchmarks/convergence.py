@@ -17,13 +17,11 @@ An interrupted benchmark resumes: finished arms are read back from their run fol
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from lab import metrics
-from lab.data.detect import DX, DY, SH, SW, detect_faces
+from lab.data.detect import DX, DY, SH, SW, Detection, detect_faces
 from lab.data.formats import load_image
 from lab.data.record import box_from_points
 from lab.data.sources import open_splits
@@ -34,8 +34,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a) + area(b) - inter)
 
 
-def match(records) -> list[tuple[object, np.ndarray | None, np.ndarray | None]]:
-    """(record, image, detection raw box or None) per face; the detection with the largest IoU (>= 0.3)."""
+def match(records) -> list[tuple[object, np.ndarray, Detection | None]]:
+    """(record, image, detection or None) per face; the detection with the largest IoU (>= 0.3)."""
     out = []
     for rec in records:
         img = load_image(rec.image) if not isinstance(rec.image, np.ndarray) else rec.image
@@ -43,16 +43,15 @@ def match(records) -> list[tuple[object, np.ndarray | None, np.ndarray | None]]:
         found = detect_faces(img)
         best = None
         if found:
-            raw = np.stack([d.raw for d in found])
             overlap = iou(np.stack([d.box for d in found]), gt)
             if overlap.max() >= 0.3:
-                best = raw[int(np.argmax(overlap))]
+                best = found[int(np.argmax(overlap))]
         out.append((rec, img, best))
     return out
 
 
 def fit(pairs) -> tuple[float, float, float, float]:
-    raw = np.stack([d for _, _, d in pairs if d is not None])
+    raw = np.stack([d.raw for _, _, d in pairs if d is not None])
     gt = np.stack([box_from_points(r.points, r.visible) for r, _, d in pairs if d is not None])
     w, h = raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1]
     gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
@@ -77,12 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     val = match(splits.val)
     scheme = get_scheme(lm.num_points)
     rows = {"ground-truth box": [], "detector box": []}
-    for rec, img, raw in val:
-        if raw is None:
+    for rec, img, det in val:
+        if det is None:
             continue
-        det = [d.box for d in detect_faces(img) if np.allclose(d.raw, raw)][0]
         for label, box, refine in (("ground-truth box", box_from_points(rec.points, rec.visible), 0),
-                                   ("detector box", det, args.refine)):
+                                   ("detector box", det.box, args.refine)):
             face = lm.predict(img, boxes=[box], refine=refine)[0]
             norm = metrics.normaliser(rec.points[None], scheme, "inter_ocular")
             rows[label].append(float(metrics.nme(face.points[None], rec.points[None], rec.visible[None], norm)[0]))

@@ -215,6 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from lab.data.formats import load_image
     from lab.runner.landmarker import Landmarker
     from lab.runner.progress import progress
+    from lab.runner.runs import recipe_note
     from lab.viz.annotate import CSV_HEADER, FORMATS, csv_rows, write_faces
 
     formats = [f for f in args.format.split(",") if f]
@@ -230,6 +231,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         refuse_existing([csv_path], args.overwrite)
     lm = Landmarker.from_run(args.run, device=args.device)
     print(f"model: {lm.run.path} ({lm.run.config.model} x{lm.run.config.width:g}, {lm.run.config.loss})", file=sys.stderr)
+    note = recipe_note([lm.run])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     rows, n_faces, missed = [CSV_HEADER], 0, []
     for path in progress(images, enabled=len(images) > 1 and not args.quiet, desc="images", unit="img"):
         img = load_image(path)

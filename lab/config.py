@@ -92,14 +92,12 @@ class RunConfig:
         positive = ("batch_size", "lr", "width", "synth_size", "crop_scale", "eval_every")
         non_negative = ("epochs", "train_n", "val_n", "test_n", "warmup_steps", "weight_decay", "unlabeled", "workers",
                         "aug_rotation", "aug_scale", "aug_shift", "adv_weight")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"config {self.name!r}: {name} must be a positive number, got {value!r}")
-        for name in non_negative:
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"config {self.name!r}: {name} must be >= 0, got {value!r}")
+        for names, ok, wanted in ((positive, lambda v: v > 0, "a positive number"),
+                                  (non_negative, lambda v: v >= 0, ">= 0")):
+            for name in names:
+                value = getattr(self, name)
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok(value):
+                    raise ValueError(f"config {self.name!r}: {name} must be {wanted}, got {value!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"config {self.name!r}: val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.threads is not None and self.threads < 1:

@@ -16,7 +16,7 @@ from lab.config import RunConfig
 from lab.models import build_model, contract_violations, model_from_state
 from lab.models.ert import DLIB_OPTIONS, ERT_OPTIONS
 from lab.runner import runs
-from lab.runner.evaluate import evaluate_run, face_nmes
+from lab.runner.evaluate import face_nmes
 from lab.runner.train import train
 
 dlib = pytest.importorskip("dlib")

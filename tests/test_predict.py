@@ -182,3 +182,15 @@ def test_every_verb_is_listed_and_every_flag_has_help():
     missing = [f"{v} {a.option_strings or a.dest}" for v, sp in verbs.items() for a in sp._actions
                if a.dest != "help" and not a.help]
     assert missing == []
+
+
+def test_runs_trained_before_the_recipe_are_labelled_not_converged(real_run, tmp_path):
+    run, _ = real_run
+    assert runs.recipe_note([run]) is None  # trained now, on the recipe
+    old = tmp_path / "old"
+    shutil.copytree(run.path, old)
+    cfg = json.loads((old / runs.CONFIG).read_text())
+    cfg.pop("version")  # a config saved before version 2
+    (old / runs.CONFIG).write_text(json.dumps(cfg))
+    note = runs.recipe_note([run, runs.open_run(old), runs.open_run(old)])
+    assert note.startswith("Not converged: 1 of these 2 runs") and "version-1" in note

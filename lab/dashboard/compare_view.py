@@ -7,6 +7,7 @@ from lab.dashboard import data
 from lab.dashboard.common import USER_ERRORS, error
 from lab.runner.compare import ced_curves, comparison_table
 from lab.viz import overlay as ov
+from lab.runner.runs import recipe_note
 
 
 def view_compare(results_dir: str, runs: dict, selected: list, colours: dict) -> None:
@@ -19,6 +20,9 @@ def view_compare(results_dir: str, runs: dict, selected: list, colours: dict) ->
     only_selected = st.checkbox("Table: only the runs selected in the sidebar", value=False, key="cmp_only")
     table_runs = selected if only_selected else list(runs.values())
     st.subheader(f"Which method is best on '{subset}'?")
+    note = recipe_note(table_runs)
+    if note:
+        st.warning(note)
     table = comparison_table(table_runs)
     if len(table):
         table = table[table["subset"] == subset].sort_values("NME io (%)", kind="stable").reset_index(drop=True)

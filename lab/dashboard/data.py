@@ -79,9 +79,9 @@ def data_available(run: Run) -> bool:
 
 
 def default_selection(run_map: dict[str, Run], limit: int = 8) -> list[str]:
-    """The runs selected on first launch, real faces first: the best run (lowest mean NME_io on "full", else on its
-    first subset) of the real-face runs whose data is on this machine, else of the synthetic runs; `limit` runs,
-    one per loss, best first (Inspect overlays one run by default; add more in the sidebar)."""
+    """The runs selected on first launch, real faces first: for each loss its best run (lowest mean NME_io on "full",
+    else on its first subset) among the real-face runs whose data is on this machine, else among the synthetic
+    runs; at most `limit`, best first."""
     def score(run: Run) -> float:
         subsets = run.metrics["subsets"]
         m = subsets.get("full") or next(iter(subsets.values()))

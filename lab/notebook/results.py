@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.runner.runs import recipe_note
 from lab.notebook.session import RESULTS_ENV, results_dir
 from lab.notebook.widgets import shown
 from lab.viz import ced as viz_ced
@@ -45,6 +46,9 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
     if quick:
         print(f"Note: {len(quick)} of these runs trained for a single epoch (a `--quick` smoke run): the numbers "
               f"show the pipeline works, not what the method can do.\n")
+    note = recipe_note(run_list)
+    if note:
+        print(f"Note: {note}\n")
     table = comparison_table(run_list)
     v = pd.DataFrame(verdicts(exp, root))
     if len(v):

@@ -64,9 +64,6 @@ class Landmarker:
     """A trained run ready to predict: `Landmarker.from_run(path)` then `.predict(image)`."""
 
     def __init__(self, run: Run, device: str | torch.device | None = None):
-        if not run.has_model:
-            raise RunError(f"run {run.path}: ships without weights (no model.pt); retrain it with "
-                           f"`python -m lab train --config {run.path / 'config.json'}`")
         self.run = run
         self.device = pick_device(None if device is None else str(device))
         self.model = run.load_model(self.device)

@@ -1,10 +1,7 @@
-"""Landmarks for one face of any image with a loaded model or a run folder (the CLI's `predict`, the app's uploads).
-
-    python -m lab predict --run RUN IMAGE [--box x0 y0 x1 y1]
-"""
+"""One face of any image as a record a model can read (checked box, placeholder points) and its prediction with a
+loaded model: the pieces under lab.runner.landmarker.Landmarker and the dashboard's uploads."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -12,10 +9,8 @@ import torch
 
 from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset
-from lab.data.formats import load_image
 from lab.data.record import FaceRecord
 from lab.runner.evaluate import predict, run_decoding
-from lab.runner.runs import open_run
 
 
 def default_box(image: np.ndarray, crop_scale: float) -> np.ndarray:
@@ -63,13 +58,3 @@ def predict_record(model: torch.nn.Module, record: FaceRecord, cfg: RunConfig,
     ds = LandmarkDataset([record], model.input_size, crop_scale=cfg.crop_scale)
     pred = predict(model, ds, torch.device(device), run_decoding(cfg), batch_size=1)
     return {k: v[0] for k, v in pred.items() if np.ndim(v) > 0}
-
-
-def predict_points(run_dir: str | Path, image: np.ndarray | str | Path, box: Sequence[float] | None = None,
-                   device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
-    """Predictions for one face of one image with a run's selected model (box: default_box when None)."""
-    run = open_run(run_dir)
-    model = run.load_model(device)
-    img = load_image(image)
-    box = default_box(img, run.config.crop_scale) if box is None else box
-    return predict_record(model, image_record(img, box, model.num_points, str(image)), run.config, device)

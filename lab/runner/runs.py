@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lab.atomic import write_bytes_atomic, write_text_atomic
-from lab.config import RunConfig
+from lab.config import CONFIG_VERSION, RunConfig
 
 FULL = "full"  # the union of a run's test subsets
 CONFIG, CHECKPOINT, MODEL, METRICS, PREDICTIONS, LOG = (
@@ -161,16 +161,36 @@ class Run:
         """The selected weights as an eval-mode model on `device`; a foreign or broken file raises RunError."""
         from lab.models import model_from_state
 
-        if not self.has_model and self.config.model == "ert":  # its trees are large: often not kept, retrained
-            raise RunError(f"{self.path / MODEL}: no model file (an ERT's trees are tens of MB and are not committed); "
-                           f"retrain it, byte-identical: python -m lab train --config {self.path / CONFIG} "
-                           f"--results {self.path.parent} --resume")
+        if not self.has_model:  # shipped without weights (e.g. an ERT, whose trees are tens of MB)
+            why = " (an ERT's trees are tens of MB and are not committed)" if self.config.model == "ert" else ""
+            raise RunError(f"{self.path / MODEL}: no model file: the run ships without weights{why}; retrain it: "
+                           f"python -m lab train --config {self.path / CONFIG} --results {self.path.parent} --resume")
         state = load_torch(self.path / MODEL)
         try:
             model = model_from_state(state, source=str(self.path / MODEL))
         except ValueError as e:
             raise RunError(str(e)) from None
         return model.to(device).eval()
+
+
+def recipe_note(run_list) -> str | None:
+    """A sentence for any picture or table of `run_list` when some of its runs were trained before the training
+    recipe (config version < CONFIG_VERSION: the version-1 defaults, which had not converged), with their NME_io
+    range on "full" (else their first subset); None when every run is on the recipe."""
+    run_list = list({r.path.resolve(): r for r in run_list}.values())  # a run shared by experiments counts once
+    old = [r for r in run_list if r.config.version < CONFIG_VERSION]
+    if not old:
+        return None
+    nmes = []
+    for r in old:
+        subsets = r.metrics.get("subsets", {})
+        m = subsets.get("full") or next(iter(subsets.values()), {})
+        if "nme_inter_ocular" in m:
+            nmes.append(100 * m["nme_inter_ocular"])
+    span = f" (NME_io {min(nmes):.1f}-{max(nmes):.1f} %)" if nmes else ""
+    return (f"Not converged: {len(old)} of these {len(run_list)} runs were trained with the version-1 defaults, before "
+            f"the training recipe{span}; they have not learned enough to rank the methods, and are to be re-measured "
+            f"(README, 'Training recipe' shows what the recipe reaches).")
 
 
 def open_run(path: str | Path) -> Run:

@@ -19,6 +19,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lab.heatmaps import DECODERS, get_decoder
+
 GT_COLOUR = "#2ca02c"
 BOX_COLOUR = "#ffd700"
 RUN_COLOURS = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22")
@@ -28,8 +30,6 @@ _DECODER_MPL_LINES = ("--", ":", "-", "-.")
 
 
 def _registry_index(decoder: str) -> int:
-    from lab.heatmaps import get_decoder, DECODERS
-
     get_decoder(decoder)  # unknown names fail with the valid ones
     return list(DECODERS).index(decoder)
 
@@ -322,8 +322,6 @@ def plotly_face(image: np.ndarray, layers: Sequence[Layer], height: int = 620,
 
 def decoder_dashes() -> dict[str, str]:
     """{decoder: plotly dash} for every registered decoder (for recolour_traces)."""
-    from lab.heatmaps import DECODERS
-
     return {name: decoder_dash(name) for name in DECODERS}
 
 

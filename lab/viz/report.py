@@ -94,6 +94,9 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
              "distance of the predicted distribution from its mean, in model-input pixels. "
              "Every number below is read from the run folders; nothing is typed by hand.", ""]
     all_runs: dict[str, runs.Run] = {}
+    note = runs.recipe_note([r for exp in exps for r in finished_runs(exp, results)])
+    if note:
+        lines += [f"**{note}**", ""]
     for exp in exps:
         run_list = finished_runs(exp, results)
         missing = [c.name for c in exp.runs if c.name not in {r.name for r in run_list}]
