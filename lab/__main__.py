@@ -126,7 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     run = train(cfg, args.results, resume=args.resume, progress=not args.quiet)
-    _print_metrics(run)
+    if run is not None:  # None: a torchrun rank other than 0, which neither writes nor prints
+        _print_metrics(run)
     return 0
 
 

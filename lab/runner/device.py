@@ -1,13 +1,19 @@
 """The one place that picks the compute device and whether mixed precision is used."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """`cuda` when available, else `cpu`; `requested` ("cpu", "cuda", "cuda:1") overrides, checked."""
+    """`cuda` when available, else `cpu`; `requested` ("cpu", "cuda", "cuda:1") overrides, checked. Under torchrun
+    (LOCAL_RANK set) "auto" and "cuda" mean this process's own GPU, cuda:LOCAL_RANK."""
+    cuda = f"cuda:{int(os.environ['LOCAL_RANK'])}" if "LOCAL_RANK" in os.environ else "cuda"
     if requested in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(cuda if torch.cuda.is_available() else "cpu")
+    if requested == "cuda":
+        requested = cuda
     dev = torch.device(requested)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {requested!r} requested but CUDA is not available on this machine; use --device cpu")

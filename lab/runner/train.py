@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from lab import metrics
 from lab.runner import runs
@@ -25,7 +25,9 @@ from lab.atomic import write_json_atomic
 from lab.config import RunConfig
 from lab.data.dataset import LandmarkDataset
 from lab.data.sources import Splits, open_splits
+from lab.runner import distributed
 from lab.runner.device import pick_device, use_amp
+from lab.runner.distributed import World
 from lab.runner.progress import progress as progress_bar
 from lab.runner.recipe import ModelEMA, build_optimizer, build_scheduler
 from lab.runner.evaluate import Decoding, evaluate_run, predict, run_decoding
@@ -61,6 +63,28 @@ class Parts:
     ema: ModelEMA | None = None
     disc: nn.Module | None = None
     disc_optimizer: torch.optim.Optimizer | None = None
+    world: World = World()  # this process among the torchrun processes (lab.runner.distributed)
+    ddp: nn.Module | None = None  # the model inside DistributedDataParallel (torchrun), set by `distribute`
+    ddp_disc: nn.Module | None = None  # the same for the discriminator
+
+    @property
+    def net(self) -> nn.Module:
+        """What a training step calls: the model, or its DistributedDataParallel wrapper under torchrun."""
+        return self.model if self.ddp is None else self.ddp
+
+    @property
+    def disc_net(self) -> nn.Module | None:
+        return self.disc if self.ddp_disc is None else self.ddp_disc
+
+
+def distribute(parts: Parts, world: World) -> None:
+    """Under torchrun: batch norm over the global batch and DistributedDataParallel for the model and the
+    discriminator (lab.runner.distributed.wrap); nothing for one process."""
+    parts.world = world
+    if world.distributed:
+        parts.ddp = distributed.wrap(world, parts.model, parts.device)
+        if parts.disc is not None:
+            parts.ddp_disc = distributed.wrap(world, parts.disc, parts.device)
 
 
 def init_run_dir(init_from: str, results_dir: str | Path) -> Path:
@@ -114,12 +138,16 @@ def _dataset(parts: Parts, records, augment: bool, box_jitter=None) -> LandmarkD
                            flip=cfg.aug_flip, box_jitter=box_jitter, seed=cfg.seed)
 
 
-def _loader(dataset: LandmarkDataset, batch_size: int, seed: int, epoch: int, workers: int = 0) -> DataLoader:
-    """Shuffled loader whose order depends only on (seed, epoch), so a resumed epoch sees the same batches."""
+def _loader(dataset: LandmarkDataset, batch_size: int, seed: int, epoch: int, workers: int = 0,
+            world: World = World()) -> DataLoader:
+    """Shuffled loader whose order depends only on (seed, epoch), so a resumed epoch sees the same batches. Under
+    torchrun this rank gets its chunk of each of those global batches (lab.runner.distributed.ShardedBatches)."""
     dataset.set_epoch(epoch)
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) > batch_size,
-                      num_workers=workers, generator=gen, persistent_workers=False,
+    batches = BatchSampler(RandomSampler(dataset, generator=gen), batch_size, drop_last=len(dataset) > batch_size)
+    if world.distributed:
+        batches = distributed.ShardedBatches(batches, world.rank, world.size)
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, generator=gen, persistent_workers=False,
                       pin_memory=torch.cuda.is_available())
 
 
@@ -141,14 +169,15 @@ def adversarial_step(parts: Parts, batch: dict, outputs: list[torch.Tensor], unl
     """Update D on real (labels rendered as Laplace maps) vs fake (G's maps on unlabeled faces); return G's term."""
     from lab.losses.adversarial import discriminator_loss, fake_heatmaps, generator_adversarial_loss, real_heatmaps
 
-    cfg, model, disc = parts.cfg, parts.model, parts.disc
+    cfg, model = parts.cfg, parts.model
     size = tuple(outputs[-1].shape[-2:])
     scale = size[0] * size[1]  # probability maps times the pixel count: O(1) inputs for D, same for real and fake
     target = to_heatmap_coords(batch["points"].to(parts.device), model.stride)
     real = real_heatmaps(target, size, cfg.adv_target_scale, kind="laplace") * scale
     images_u = unlabeled["image"].to(parts.device)
-    fake = fake_heatmaps(model(images_u)[-1].float(), parts.decoding.temperature) * scale
+    fake = fake_heatmaps(parts.net(images_u)[-1].float(), parts.decoding.temperature) * scale
     images_l = batch["image"].to(parts.device)
+    disc = parts.disc_net
     d_loss = discriminator_loss(disc(images_l, real), disc(images_u, fake.detach()))
     parts.disc_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -156,12 +185,16 @@ def adversarial_step(parts: Parts, batch: dict, outputs: list[torch.Tensor], unl
     return generator_adversarial_loss(disc(images_u, fake)), float(d_loss.detach())
 
 
-def _check_finite(loss: torch.Tensor, run_dir: Path, batch: dict, epoch: int, step: int, cfg: RunConfig) -> None:
-    if torch.isfinite(loss):
+def _check_finite(loss: float, run_dir: Path, batch: dict, epoch: int, step: int, cfg: RunConfig,
+                  world: World = World()) -> None:
+    """Raise NonFiniteLoss for a NaN/inf loss (the mean over the ranks: every rank stops alike), saving the batch
+    (rank 0's chunk under torchrun) beside the run."""
+    if math.isfinite(loss):
         return
     path = run_dir / "nonfinite_batch.pt"
-    runs.save_torch(path, {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)} | {"epoch": epoch, "step": step})
-    raise NonFiniteLoss(f"run {run_dir.name}: loss {cfg.loss!r} became {float(loss.detach())} at epoch {epoch}, step {step} "
+    if world.main:
+        runs.save_torch(path, {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)} | {"epoch": epoch, "step": step})
+    raise NonFiniteLoss(f"run {run_dir.name}: loss {cfg.loss!r} became {loss} at epoch {epoch}, step {step} "
                         f"(lr {cfg.lr}); the batch is saved in {path}. The last good checkpoint is kept; "
                         f"lower --lr or check the data, then --resume.")
 
@@ -223,10 +256,15 @@ def _save_selected(parts: Parts, run_dir: Path) -> None:
 
 
 def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = False, progress: bool = True,
-          log: Callable[[str], None] = print, on_epoch: Callable[[int, dict], None] | None = None) -> runs.Run:
+          log: Callable[[str], None] = print, on_epoch: Callable[[int, dict], None] | None = None) -> runs.Run | None:
     """Train, select on validation, evaluate on the test subsets and write the run folder results_dir/cfg.name.
-    cfg.model "ert" (dlib's regression trees, no parameters to optimise) is trained by lab.runner.ert.train_ert."""
+    cfg.model "ert" (dlib's regression trees, no parameters to optimise) is trained by lab.runner.ert.train_ert.
+    Under torchrun (lab.runner.distributed) every rank trains on its chunk of each global batch; rank 0 alone
+    logs, writes and returns the run, the other ranks return None."""
+    world = distributed.world_from_env()
     if cfg.model == "ert":
+        if world.distributed:
+            raise ValueError("ert trains in one process (dlib's own threads: --ert-num-threads); run it without torchrun")
         from lab.runner.ert import train_ert
 
         return train_ert(cfg, results_dir, resume=resume, progress=progress, log=log, on_epoch=on_epoch)
@@ -235,8 +273,21 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
     run_dir = Path(results_dir) / cfg.name
     if (run_dir / runs.CONFIG).exists() and not resume:
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --name")
-    parts = build_parts(cfg, results_dir=results_dir)
-    device = parts.device
+    distributed.check_batch_size(world, cfg.batch_size)
+    device = pick_device(cfg.device)
+    distributed.join(world, device)  # every rank has checked the folder before rank 0 writes into it
+    if not world.main:
+        progress, log, on_epoch = False, (lambda _: None), None
+    run = _train(cfg, run_dir, results_dir, resume, progress, log, on_epoch, world, device)
+    distributed.leave(world)
+    return run
+
+
+def _train(cfg: RunConfig, run_dir: Path, results_dir: str | Path, resume: bool, progress: bool,
+           log: Callable[[str], None], on_epoch: Callable[[int, dict], None] | None, world: World,
+           device: torch.device) -> runs.Run | None:
+    parts = build_parts(cfg, device=device, results_dir=results_dir)
+    distribute(parts, world)
     train_set = _dataset(parts, parts.splits.train, augment=cfg.augment)
     val_set = _dataset(parts, parts.splits.val, augment=False)
     start_epoch, history, best = 0, [], {"val_nme": math.inf, "epoch": -1}
@@ -244,7 +295,8 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
     if resume and checkpoint.exists():
         start_epoch, history, best = _restore(parts, runs.load_torch(checkpoint, device), checkpoint)
         log(f"resuming {run_dir} after epoch {start_epoch}")
-    write_json_atomic(run_dir / runs.CONFIG, cfg.to_dict())  # the device used is in metrics.json
+    if world.main:
+        write_json_atomic(run_dir / runs.CONFIG, cfg.to_dict())  # the device used is in metrics.json
     unl_set = _dataset(parts, parts.splits.unlabeled, augment=cfg.augment) if parts.disc is not None else None
     curve_sets = {name: _dataset(parts, recs, augment=False) for name, recs in parts.splits.tests.items()
                   if cfg.track_tests and recs is not parts.splits.val}
@@ -257,35 +309,44 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         t_eval = 0.0
-        loader = _loader(train_set, cfg.batch_size, cfg.seed, epoch, cfg.workers)
+        distributed.rank_seed(cfg.seed, epoch, world)
+        loader = _loader(train_set, cfg.batch_size, cfg.seed, epoch, cfg.workers, world)
         bar = progress_bar(loader, enabled=progress, desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}", leave=False)
         sums = {"loss": 0.0, "d_loss": 0.0, "nme": 0.0, "n": 0}
         if unl_set is not None:  # per-epoch stream, so a resumed epoch sees the same unlabeled batches
-            unl_iter = _cycle(lambda p, e=epoch: _loader(unl_set, cfg.batch_size, cfg.seed + 1, e * 1000 + p, cfg.workers))
-        for step, batch in enumerate(bar):
-            images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                outputs = parts.model(images)
-            loss = supervised_loss(parts, outputs, batch)
-            if parts.disc is not None:
+            unl_iter = _cycle(lambda p, e=epoch: _loader(unl_set, cfg.batch_size, cfg.seed + 1, e * 1000 + p,
+                                                         cfg.workers, world))
+        with distributed.collective(world, f"epoch {epoch + 1}"):
+            for step, batch in enumerate(bar):
+                images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    g_adv, d_loss = adversarial_step(parts, batch, outputs, next(unl_iter))
-                loss = loss + cfg.adv_weight * g_adv
+                    outputs = parts.net(images)
+                loss = supervised_loss(parts, outputs, batch)
+                if world.distributed:  # the global batch's masked mean, not a mean of the ranks' means
+                    loss = loss * distributed.visible_share(world, batch["visible"])
+                d_loss = 0.0
+                if parts.disc is not None:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        g_adv, d_loss = adversarial_step(parts, batch, outputs, next(unl_iter))
+                    loss = loss + cfg.adv_weight * g_adv
+                # the mean over the ranks (this rank's own values in one process): logged, and checked alike
+                value, nme, d_loss = distributed.mean_over_ranks(
+                    world, [loss.detach(), _batch_nme(parts, outputs[-1].detach().float(), batch), d_loss])
+                _check_finite(value, run_dir, batch, epoch, step, cfg, world)
+                parts.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.grad_clip)
+                parts.optimizer.step()
+                if parts.per_step:
+                    parts.scheduler.step()
+                if parts.ema is not None:
+                    parts.ema.update(parts.model)
+                sums["loss"] += value
                 sums["d_loss"] += d_loss
-            _check_finite(loss, run_dir, batch, epoch, step, cfg)
-            parts.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.grad_clip)
-            parts.optimizer.step()
-            if parts.per_step:
-                parts.scheduler.step()
-            if parts.ema is not None:
-                parts.ema.update(parts.model)
-            sums["loss"] += float(loss.detach())
-            sums["nme"] += _batch_nme(parts, outputs[-1].detach().float(), batch)
-            sums["n"] += 1
-            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", nme=f"{100 * sums['nme'] / sums['n']:.2f}%")
+                sums["nme"] += nme
+                sums["n"] += 1
+                bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", nme=f"{100 * sums['nme'] / sums['n']:.2f}%")
         if not parts.per_step:
             parts.scheduler.step()
         row = {"epoch": epoch + 1, "train_loss": sums["loss"] / max(sums["n"], 1),
@@ -293,7 +354,7 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
         if parts.disc is not None:
             row["d_loss"] = sums["d_loss"] / max(sums["n"], 1)
         last = epoch + 1 == cfg.epochs
-        if (epoch + 1) % cfg.eval_every == 0 or last:
+        if world.main and ((epoch + 1) % cfg.eval_every == 0 or last):  # the other ranks go on to the next epoch
             t1 = time.perf_counter()
             row["val_nme"] = validate(parts, val_set)
             if (row["val_nme"] < best["val_nme"]) if cfg.select_best else last:
@@ -306,17 +367,22 @@ def train(cfg: RunConfig, results_dir: str | Path = "results", resume: bool = Fa
         row["train_seconds"] = row["seconds"] - t_eval  # optimiser steps only (time-to-accuracy curves)
         t_train += row["seconds"]
         history.append(row)
-        runs.save_torch(checkpoint, _state(parts, epoch + 1, history, best))
-        runs.write_log(run_dir / runs.LOG, history)
+        if world.main:
+            runs.save_torch(checkpoint, _state(parts, epoch + 1, history, best))
+            runs.write_log(run_dir / runs.LOG, history)
         log(f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, "
             f"train NME {100 * row['train_nme']:.2f}%" + (f", val NME {100 * row['val_nme']:.2f}%" if "val_nme" in row else ""))
         if on_epoch:
             on_epoch(epoch + 1, row)
+    if not world.main:
+        return None
     if not (run_dir / runs.MODEL).exists():  # zero epochs requested: keep the initial weights
         _save_selected(parts, run_dir)
-    run = evaluate_run(run_dir, device=device, splits=parts.splits, extra={
-        "train_seconds": t_train, "best_epoch": best["epoch"], "best_val_nme": best["val_nme"],
-        "epochs": cfg.epochs, "device": str(device)})
+    extra = {"train_seconds": t_train, "best_epoch": best["epoch"], "best_val_nme": best["val_nme"],
+             "epochs": cfg.epochs, "device": str(device)}
+    if world.distributed:
+        extra["processes"] = world.size
+    run = evaluate_run(run_dir, device=device, splits=parts.splits, extra=extra)
     log(f"{cfg.name}: wrote {run_dir}")
     return run
 
