@@ -142,7 +142,7 @@ def curves(runs_dir: Path, names: list[str]) -> pd.DataFrame:
         for i, r in log.iterrows():
             if pd.isna(r.get("val_nme")):
                 continue
-            point = {"arm": name, "epoch": int(r["epoch"]), "minutes": float(minutes.iloc[i]),
+            point = {"arm": name, "model": run.config.model, "epoch": int(r["epoch"]), "minutes": float(minutes.iloc[i]),
                      "val": 100 * r["val_nme"]}
             for col in log.columns:
                 if col.startswith("test_nme_"):
@@ -191,7 +191,7 @@ def figure(points: pd.DataFrame, path: Path) -> None:
             if col not in g or g[col].isna().all() or (col == "val" and not arm.startswith("lfpw")):
                 continue
             label = arm + (" (after synthetic-recipe-30min)" if "pretrained" in arm else "")
-            if arm.endswith("-ert"):  # trained once to completion: one point
+            if (g["model"] == "ert").all():  # trained once to completion: one point
                 ax.plot(g["minutes"], g[col], marker="*", ms=12, ls="none", color="black", label=label)
             else:
                 ax.plot(g["minutes"], g[col], marker="o", ms=3, label=label)

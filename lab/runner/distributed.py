@@ -166,7 +166,7 @@ def visible_share(world: World, visible: torch.Tensor) -> float:
     the global batch's mean S / V, whatever the visibility of each chunk (with equal chunks the plain mean of the
     m_r would weight a landmark of a half-occluded chunk more)."""
     local = float(visible.sum())
-    total = sum(mean_over_ranks(world, [local])) * world.size
+    total = mean_over_ranks(world, [local])[0] * world.size  # the sum over the ranks
     return world.size * local / total if total > 0 else 1.0
 
 

@@ -63,7 +63,6 @@ class Parts:
     ema: ModelEMA | None = None
     disc: nn.Module | None = None
     disc_optimizer: torch.optim.Optimizer | None = None
-    world: World = World()  # this process among the torchrun processes (lab.runner.distributed)
     ddp: nn.Module | None = None  # the model inside DistributedDataParallel (torchrun), set by `distribute`
     ddp_disc: nn.Module | None = None  # the same for the discriminator
 
@@ -80,7 +79,6 @@ class Parts:
 def distribute(parts: Parts, world: World) -> None:
     """Under torchrun: batch norm over the global batch and DistributedDataParallel for the model and the
     discriminator (lab.runner.distributed.wrap); nothing for one process."""
-    parts.world = world
     if world.distributed:
         parts.ddp = distributed.wrap(world, parts.model, parts.device)
         if parts.disc is not None:
