@@ -88,3 +88,19 @@ def test_fine_tune_experiment_trains_its_source_first_and_marks_the_notice(tmp_p
     # a run trained in a worker process has exactly the metrics of the same run trained in this process
     reproduce(tmp_path / "seq", quick=True, progress=False, log=lambda _: None, experiments=exp_dir, only=["a_pre"])
     assert runs.open_run(tmp_path / "seq" / "pre").metrics["subsets"] == runs.open_run(results / "pre").metrics["subsets"]
+
+
+def test_readme_block_labels_runs_that_have_not_converged(tmp_path):
+    """The README's results block carries the same not-converged label as SUMMARY.md for version-1 runs."""
+    import shutil
+    from pathlib import Path
+
+    from lab.viz.report import README_END, README_START, update_readme
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reg-l2", tmp_path / "results" / "reg-l2")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\n")
+    assert update_readme(tmp_path / "results", readme)
+    block = readme.read_text()
+    assert "**Not converged: 1 of these 1 runs were trained with the version-1 defaults" in block
+    assert block.index("Not converged") < block.index("Did each paper's direction reproduce?")

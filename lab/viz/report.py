@@ -176,7 +176,9 @@ def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README
     done, _ = runs.list_runs(results)
     table = comparison_table(done)
     full = table[table.subset.isin(["full", "val"])].drop(columns=["decoder", "subset"]) if len(table) else table
-    block = "\n".join([README_START, "", "Did each paper's direction reproduce? (synthetic benchmark; the real_* "
+    note = runs.recipe_note(done)  # the label SUMMARY.md, the notebooks and the dashboard carry too
+    block = "\n".join([README_START, "", *([f"**{note}**", ""] if note else []),
+                       "Did each paper's direction reproduce? (synthetic benchmark; the real_* "
                        "experiments on the research-only LFPW faces)", "",
                        _md_table(pd.DataFrame(rows)), "", "Every reference run on the full synthetic test set "
                        "(common + challenge), or on the real validation split (the lfpw-* runs):",
