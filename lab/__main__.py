@@ -279,10 +279,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from lab import reproduce
+    from lab.runner.reproduce import EXPERIMENTS_DIR, run_commands, run_suite
 
     only = args.only.split(",") if args.only else None
-    path = reproduce(args.results, quick=args.quick, only=only, device=args.device, workers=args.workers,
-                     progress=not args.quiet, jobs=args.jobs)
+    suite = dict(only=only, experiments=args.experiments or EXPERIMENTS_DIR)
+    if args.print_commands or args.wave is not None:
+        commands = run_commands(args.results, quick=args.quick, device=args.device, **suite)
+        for c in commands:
+            if args.wave is None or c["wave"] == args.wave:
+                print(c["command"])
+        waves = max(c["wave"] for c in commands) + 1 if commands else 0
+        waits = [f"{c['name']} after {c['after']}" for c in commands if c["after"]]
+        print(f"# {len(commands)} runs in {waves} wave(s) (--wave 0 .. {waves - 1}; a run waits for a run of an "
+              f"earlier wave{': ' + '; '.join(waits) if waits else ''}); then `python -m lab reproduce --results "
+              f"{args.results}{' --quick' if args.quick else ''}` adds the robustness protocols and writes SUMMARY.md "
+              "from the finished runs", file=sys.stderr)
+        return 0
+    if args.run:
+        run_suite(args.results, quick=args.quick, device=args.device, workers=args.workers,
+                  progress=not args.quiet, run_names=args.run, **suite)
+        print(f"trained {', '.join(args.run)} into {args.results}")
+        return 0
+    path = reproduce(args.results, quick=args.quick, device=args.device, workers=args.workers,
+                     progress=not args.quiet, jobs=args.jobs, **suite)
     print(f"summary: {path}")
     return 0
 
@@ -354,6 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per run (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1; use the "
                    "CPU core count: every run uses one thread, and the results do not depend on it)")
+    p.add_argument("--experiments", help="folder of experiment JSON files (default: the repository's experiments/)")
+    p.add_argument("--print-commands", action="store_true", help="print one self-contained command per run (in "
+                   "dependency order) for a cluster scheduler or GNU parallel, and exit; train nothing")
+    p.add_argument("--wave", type=int, help="with --print-commands: only the runs of this wave (0: runs that wait "
+                   "for no other run; 1: runs fine-tuned from wave 0; ...)")
+    p.add_argument("--run", action="append", metavar="NAME", help="train (or resume) only this run of the suite; "
+                   "repeatable; the robustness protocols and SUMMARY.md wait for a reproduce without --run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(fn=cmd_reproduce)
 

@@ -1,4 +1,4 @@
-"""The dashboard through streamlit's AppTest (each view, runs, toggles, rendered values, bad input) and the
+"""The dashboard through streamlit's AppTest (each view, runs, toggles, rendered values, downloads, bad input) and the
 logic behind it (lab.runner.inspect, lab.dashboard.upload): faces sorted by NME or by the difference of two runs,
 safe uploads."""
 from __future__ import annotations
@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, Column, Metric
 
+from lab import metrics
 from lab.runner import runs
 from lab.config import RunConfig
 from lab.data.synthetic import SyntheticFaces
@@ -60,6 +62,19 @@ def _app(results: Path | None, view: str | None = None) -> AppTest:
     return at
 
 
+def _overlay_all(at: AppTest) -> AppTest:
+    """Inspect: overlay every run selected in the sidebar, in its order (the view starts with the first only)."""
+    return at.multiselect(key="ins_runs").set_value(at.sidebar.multiselect(key="runs").value).run()
+
+
+def _blocks(node):
+    """Every block (container, row of columns, column) below an AppTest node, depth first."""
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Block):
+            yield child
+            yield from _blocks(child)
+
+
 def _errors(at: AppTest) -> list[str]:
     """The page's error messages other than the (expected) one about the broken run folder."""
     return [e.value for e in at.error if not e.value.startswith("Run folder **broken**")]
@@ -85,6 +100,13 @@ def _face_chart(at: AppTest) -> dict:
                 or any(t.get("type") == "image" for t in s["data"]))
 
 
+def _ced_top(nmes: list[np.ndarray], t: float) -> float:
+    """The CED x-axis end (%) the Compare view should pick for these per-face NMEs (%): their 95th percentile
+    rounded up to a whole percent, at least 100 t, at most 50."""
+    q = np.quantile(np.concatenate(nmes), 0.95)
+    return float(min(max(np.ceil(round(q, 6)), 100 * t), 50.0))
+
+
 def _nmes(results: Path, name: str, subset: str = "challenge") -> np.ndarray:
     pred = runs.open_run(results / name).predictions[subset]
     return 100 * face_nmes(pred, 68)
@@ -107,7 +129,11 @@ def test_compare_answers_which_method_is_best_and_reports_the_broken_run(results
     at.selectbox(key="cmp_subset").set_value("common").run()
     at.radio(key="cmp_t").set_value(0.05).run()
     assert not at.exception and "common" in at.success[0].value
-    assert _charts(at)[0]["layout"]["xaxis"]["range"] == [0, 5.0]
+    spec, shown = _charts(at)[0], at.sidebar.multiselect(key="runs").value
+    top = _ced_top([_nmes(results, n, "common") for n in shown], 0.05)
+    assert spec["layout"]["xaxis"]["range"] == [0, pytest.approx(top)]
+    auc = metrics.auc(_nmes(results, "star", "common") / 100, 0.05)
+    assert any(t["name"] == f"star (AUC@0.05 {auc:.3f})" for t in spec["data"])  # the legend's AUC is at t
     assert set(at.dataframe[0].value["subset"]) == {"common"}
 
     at.sidebar.multiselect(key="runs").set_value(["mse", "truncated"]).run()
@@ -115,10 +141,65 @@ def test_compare_answers_which_method_is_best_and_reports_the_broken_run(results
     assert [t["name"].split(" ")[0] for t in _charts(at)[0]["data"]] == ["mse"]  # the CED of the readable run
 
 
+def _copy_run(src: Path, dst: Path, keep=None, shift_px: float | None = None) -> Path:
+    """A copy of a run folder whose predictions keep only the arrays `keep(key)` accepts, and whose points are
+    moved to ground truth + (shift_px, 0) when shift_px is given."""
+    shutil.copytree(src, dst)
+    with np.load(src / runs.PREDICTIONS) as z:
+        arrays = {k: z[k] for k in z.files if keep is None or keep(k)}
+    for key in [k for k in arrays if k.endswith("/points") and shift_px is not None]:
+        gt = arrays[key.rsplit("/", 1)[0] + "/gt"].astype(np.float32)
+        arrays[key] = gt + np.float32([shift_px, 0.0])
+    np.savez(dst / runs.PREDICTIONS, **arrays)
+    return dst
+
+
+def _ced_info(at: AppTest) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+def test_ced_range_follows_the_errors(results, tmp_path):
+    """Good predictions keep the axis at the AUC threshold; worse ones stretch it to their 95th percentile."""
+    folder = tmp_path / "results"
+    for name, px in (("near", 0.5), ("far", 3.0)):
+        _copy_run(results / "laplace", folder / name, shift_px=px)
+    at = _app(folder)
+    tops = {}
+    for name in ("near", "far"):
+        at.sidebar.multiselect(key="runs").set_value([name]).run()
+        tops[name] = _charts(at)[0]["layout"]["xaxis"]["range"][1]
+        assert tops[name] == pytest.approx(_ced_top([_nmes(folder, name)], 0.1)) and not at.exception
+    assert tops["near"] == pytest.approx(10.0) and 10.0 < tops["far"] < 50.0, tops
+    beyond = np.mean(_nmes(folder, "far") > tops["far"])  # the faces off the plot are counted in its caption
+    assert 0 < beyond < 0.5 and any(f"{100 * beyond:.0f}% of the faces lie beyond it" in c.value for c in at.caption)
+
+
+def test_an_empty_ced_says_why(results, tmp_path):
+    folder = tmp_path / "results"
+    _copy_run(results / "laplace", folder / "laplace")
+    _copy_run(results / "laplace", folder / "common-only", keep=lambda k: k.startswith("common/"))
+    _copy_run(results / "laplace", folder / "no-preds", keep=lambda k: False)
+    _copy_run(results / "laplace", folder / "cut")
+    (folder / "cut" / runs.PREDICTIONS).write_bytes((folder / "cut" / runs.PREDICTIONS).read_bytes()[:100])
+    at = _app(folder)
+    ced_charts = lambda: [c for c in _charts(at) if c["layout"]["title"]["text"].startswith("CED")]  # noqa: E731
+    at.sidebar.multiselect(key="runs").set_value([]).run()
+    assert "No run selected" in _ced_info(at) and not ced_charts()
+    at.sidebar.multiselect(key="runs").set_value(["cut"]).run()
+    assert "None of the selected runs could be read" in _ced_info(at) and not ced_charts()
+    at.sidebar.multiselect(key="runs").set_value(["common-only", "no-preds"]).run()
+    assert at.selectbox(key="cmp_subset").value == "challenge" and not ced_charts() and not at.exception
+    text = _ced_info(at)
+    assert "**common-only** has no faces in subset 'challenge'" in text and "**no-preds** shipped without predictions" in text
+    at.sidebar.multiselect(key="runs").set_value(["laplace", "common-only"]).run()
+    assert [t["name"].split(" ")[0] for t in ced_charts()[0]["data"]] == ["laplace"]
+    assert any(c.value.startswith("Not plotted: common-only has no faces") for c in at.caption)
+
+
 # ------------------------------------------------------------------------------------------------- Inspect
 
 def test_inspect_overlays_and_per_landmark_errors(results):
-    at = _app(results, "Inspect")
+    at = _overlay_all(_app(results, "Inspect"))
     nme = {m.label: m.value for m in at.metric}
     for name in ("laplace", "mse", "star"):
         assert nme[f"NME {name}"] == f"{_nmes(results, name)[0]:.2f}%"  # face #0 of challenge, from the stored run
@@ -144,8 +225,81 @@ def test_inspect_overlays_and_per_landmark_errors(results):
     assert not at.exception and not _errors(at)
 
 
-def test_worst_faces_gallery_and_where_star_beats_mse(results):
+def test_inspect_overlays_one_run_until_more_are_added(results):
     at = _app(results, "Inspect")
+    sidebar = at.sidebar.multiselect(key="runs").value
+    assert len(sidebar) == 3 and at.multiselect(key="ins_runs").value == sidebar[:1]
+    assert [m.label for m in at.metric] == [f"NME {sidebar[0]}"]
+    assert {t.get("name") for t in _face_chart(at)["data"]} & set(RUNS) == {sidebar[0]}
+    at.multiselect(key="ins_runs").set_value(sidebar[:2]).run()
+    assert [m.label for m in at.metric] == [f"NME {n}" for n in sidebar[:2]]
+    at.sidebar.radio(key="view").set_value("Compare").run()
+    at.sidebar.radio(key="view").set_value("Inspect").run()
+    assert at.multiselect(key="ins_runs").value == sidebar[:2]  # the choice outlives a visit to Compare
+    at.sidebar.multiselect(key="runs").set_value(sidebar[1:]).run()
+    assert at.multiselect(key="ins_runs").value == [sidebar[1]] and not at.exception
+    at.multiselect(key="ins_runs").set_value([]).run()
+    assert "Pick a run to overlay" in " ".join(i.value for i in at.info) and not at.metric
+
+
+def _downloads(monkeypatch) -> dict:
+    """{file name: data or callable} of every download the app registers from now on (latest run wins)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    seen, add, add_deferred = {}, MediaFileManager.add, MediaFileManager.add_deferred
+
+    def added(self, data, mimetype, coordinates, file_name=None, **kw):
+        seen[file_name] = data
+        return add(self, data, mimetype, coordinates, file_name=file_name, **kw)
+
+    def deferred(self, data, mimetype, coordinates, file_name=None, **kw):
+        seen[file_name] = data
+        return add_deferred(self, data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add", added)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", deferred)
+    return seen
+
+
+def test_inspect_downloads_the_points_and_the_figure(results, monkeypatch):
+    seen = _downloads(monkeypatch)
+    at = _overlay_all(_app(results, "Inspect"))
+    at.selectbox(key="ins_face").set_value(2).run()
+    assert {b.key for b in at.download_button} == {"ins_dl_points", "ins_dl_png"}
+    doc = json.loads(seen["challenge_2_points.json"])
+    assert doc["face"] == "challenge_2" and set(doc["runs"]) == set(RUNS)
+    for name in RUNS:
+        stored = runs.open_run(results / name).predictions["challenge"]
+        points = np.array(doc["runs"][name]["points"])
+        assert points.shape == (68, 2) and np.allclose(points, stored["points"][2], atol=1e-3)
+    assert np.allclose(doc["ground_truth"], stored["gt"][2], atol=1e-3) and len(doc["visible"]) == 68
+    png = seen["challenge_2.png"]()  # drawn when the button is clicked
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and image.shape[0] > 500 and image.std() > 0
+
+
+def test_metric_tiles_fit_long_run_names(results, tmp_path):
+    folder, long = tmp_path / "results", "laplace-kl-rcn-x0.0625-with-a-rather-long-run-name"
+    for name in RUNS:
+        shutil.copytree(results / name, folder / name)
+    shutil.copytree(results / "laplace", folder / long)
+    at = _app(folder, "Inspect")
+    at.sidebar.multiselect(key="runs").set_value([*RUNS, long]).run()
+    at = _overlay_all(at)
+    from lab.dashboard.common import TILE_LABEL_CHARS, TILES_PER_ROW
+
+    labels = [m.label for m in at.metric]
+    assert len(labels) == 4 and all(len(label) <= TILE_LABEL_CHARS for label in labels)
+    shortened = [m for m in at.metric if m.label not in {f"NME {n}" for n in RUNS}]
+    assert len(shortened) == 1 and shortened[0].help == f"NME {long}" and "…" in shortened[0].label
+    assert shortened[0].value == f"{_nmes(folder, long)[0]:.2f}%"
+    rows = [b for b in _blocks(at.main) if b.children and all(isinstance(c, Column) for c in b.children.values())
+            and any(isinstance(e, Metric) for col in b.children.values() for e in col.children.values())]
+    assert [len(b.children) for b in rows] == [TILES_PER_ROW, TILES_PER_ROW]  # 3 + 1 tiles in two rows of thirds
+
+
+def test_worst_faces_gallery_and_where_star_beats_mse(results):
+    at = _overlay_all(_app(results, "Inspect"))
     at.radio(key="ins_order").set_value("worst first").run()
     at.selectbox(key="ins_worst_run").set_value("mse").run()
     assert at.selectbox(key="ins_face").value == int(np.argmax(_nmes(results, "mse")))
@@ -168,6 +322,7 @@ def test_checkpoint_of_another_k_shows_an_error_and_the_rest_works(results, tmp_
     full = {n: runs.open_run(results / n).metrics["subsets"]["full"]["nme_inter_ocular"] for n in RUNS}
     assert at.sidebar.multiselect(key="runs").value == sorted(RUNS, key=full.get)  # one run per loss, best first
     at.sidebar.multiselect(key="runs").set_value(["laplace", "wrongk"]).run()
+    at = _overlay_all(at)
     at.selectbox(key="ov_heat").set_value("wrongk").run()
     assert not at.exception
     assert any("K=98" in e and "K=68" in e for e in _errors(at))
@@ -177,7 +332,7 @@ def test_checkpoint_of_another_k_shows_an_error_and_the_rest_works(results, tmp_
 
 
 def test_upload_rejects_non_images_and_huge_images_then_predicts(results):
-    at = _app(results, "Inspect")
+    at = _overlay_all(_app(results, "Inspect"))
     at.radio(key="ins_source").set_value("Uploaded image").run()
     at.file_uploader(key="ins_upload").upload("notes.png", b"just some text, not a picture", "image/png").run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
@@ -198,7 +353,7 @@ def test_upload_rejects_non_images_and_huge_images_then_predicts(results):
 
 def test_dataset_path_face_and_a_missing_path(results, tmp_path, pts_folder):
     folder = pts_folder(tmp_path / "faces", "common", 2, size=64, seed=1)
-    at = _app(results, "Inspect")
+    at = _overlay_all(_app(results, "Inspect"))
     at.radio(key="ins_source").set_value("Dataset path").run()
     at.text_input(key="ins_spec").set_value(f"300w:{tmp_path / 'nowhere'}").run()
     assert not at.exception and any("nowhere" in e and "no such file or folder" in e for e in _errors(at))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,26 +14,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_util import chromium_or_skip, free_port, headless_chrome
 
 from lab.config import RunConfig
 from lab.runner.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1700")
 TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
                  threads=1, synth_size=64, augment=False)
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -58,10 +45,7 @@ def _has_runs(folder: Path) -> bool:
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """The Chromium binary; skips the module (before any set-up work) when it or chromedriver is missing."""
-    binary = _chromium()
-    if binary is None or not Path(CHROMEDRIVER).is_file():
-        pytest.skip("chromium or chromedriver not installed (apt-get install chromium chromium-driver; .ci/run does)")
-    return binary
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +63,7 @@ def results(chromium, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(results):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -100,18 +84,8 @@ def server(results):
 
 @pytest.fixture(scope="module")
 def browser(server, chromium):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
+    with headless_chrome(chromium) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _screenshot_path(name: str, tmp_path: Path) -> Path:

@@ -80,3 +80,97 @@ def test_contour_alignment_angles_and_anisotropy():
 def test_experiment_runs_reports_missing_runs(tmp_path):
     exp, found, missing = nb.experiment_runs("wing_coordinates", tmp_path)
     assert found == {} and missing == [c.name for c in exp.runs] and missing
+
+
+# explore in a real kernel: fn's calls and the figures rendered to PNG (every inline display of a figure, the cell's
+# value included, goes through FigureCanvasBase.print_figure) are counted inside the kernel.
+EXPLORE_CELLS = [
+    """import json
+import matplotlib.pyplot as plt
+from matplotlib.backend_bases import FigureCanvasBase
+from lab import notebook as nb
+
+nb.setup()
+calls, renders, made = [], [], []
+_print_figure, _widget = FigureCanvasBase.print_figure, nb.Knob.widget
+FigureCanvasBase.print_figure = lambda self, *a, **k: renders.append(1) or _print_figure(self, *a, **k)
+nb.Knob.widget = lambda self, name: made.append(_widget(self, name)) or made[-1]
+
+
+def picture(x=1):
+    calls.append(x)
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=40)
+    ax.plot([0, x])
+    return fig
+
+
+def counts():
+    print(json.dumps({"calls": calls, "renders": len(renders)}))
+    calls.clear()
+    renders.clear()""",
+    "nb.explore(picture, widgets=False, x=nb.Knob(1, 1, 5, 1))",
+    "counts()",
+    "nb.explore(picture, widgets=True, x=nb.Knob(1, 1, 5, 1))",
+    "made[-1].value = 3",
+    "counts()",
+]
+
+
+def _pngs(outputs) -> int:
+    return sum("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_explore_draws_each_picture_once_in_a_kernel():
+    import json
+
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in EXPLORE_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    cells = notebook.cells
+    static, with_widgets = (json.loads(cells[i].outputs[-1].text) for i in (2, 5))
+    # headless: one call, one picture in the cell's output, and no second copy as the cell's value
+    assert static == {"calls": [1], "renders": 1}
+    assert _pngs(cells[1].outputs) == 1 and not [o for o in cells[1].outputs if o.output_type == "execute_result"]
+    # with sliders: the defaults' picture is drawn once (the widget does not draw it again), then once per change
+    assert with_widgets == {"calls": [1, 3], "renders": 2}
+    assert _pngs(cells[3].outputs) == 0 and not [o for o in cells[3].outputs if o.output_type == "execute_result"]
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    shown = [s["state"]["outputs"] for s in state if s["model_name"] == "OutputModel"]
+    assert [_pngs(o) for o in shown] == [1]  # the picture, redrawn in place
+
+
+# The notebook layer wires data to pictures and widgets; the pictures themselves are drawn in lab.viz.
+MATPLOTLIB_USES = {"show", "fignum_exists", "use", "Figure"}  # show figures, pick the backend, recognise a figure
+DRAWING = {"plot", "imshow", "hist", "scatter", "bar", "subplots", "add_subplot", "figure", "legend", "tight_layout",
+           "set_title", "annotate", "quiver", "contour", "fill_between", "axhline", "axvline", "savefig", "suptitle"}
+
+
+def drawing_in(source: str) -> list[str]:
+    """`line: name` for each drawing call and each matplotlib name beyond MATPLOTLIB_USES in the source."""
+    import ast
+
+    tree = ast.parse(source)
+    mpl = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+           for a in n.names if a.name.split(".")[0] == "matplotlib"}
+    found = [f"{n.lineno}: {a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+             and (n.module or "").split(".")[0] == "matplotlib" for a in n.names if a.name not in MATPLOTLIB_USES]
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and ((isinstance(n.value, ast.Name) and n.value.id in mpl
+                                              and n.attr not in MATPLOTLIB_USES) or n.attr in DRAWING):
+            found.append(f"{n.lineno}: {n.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((nb.REPO / "lab" / "notebook").glob("*.py")), ids=lambda p: p.name)
+def test_notebook_layer_draws_nothing_itself(path):
+    assert not drawing_in(path.read_text()), f"{path.name} draws; move the picture to lab/viz/"
+
+
+def test_the_drawing_check_sees_a_picture():
+    assert drawing_in("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n") == ["2: subplots"]
+    assert drawing_in("def f(ax):\n    ax.imshow(1)\n") == ["2: imshow"]
+    assert drawing_in("from matplotlib.patches import Ellipse\n") == ["1: Ellipse"]
+    assert drawing_in("import matplotlib.pyplot as plt\nplt.show()\n") == []

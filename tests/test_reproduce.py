@@ -6,8 +6,11 @@ import json
 import pytest
 
 from lab.runner import runs
+from pathlib import Path
 from lab import reproduce
 from lab.runner.reproduce import load_experiments, unique_runs, verdicts
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_experiment_parses_and_shared_runs_agree():
@@ -104,3 +107,35 @@ def test_readme_block_labels_runs_that_have_not_converged(tmp_path):
     block = readme.read_text()
     assert "**Not converged: 1 of these 1 runs were trained with the version-1 defaults" in block
     assert block.index("Not converged") < block.index("Did each paper's direction reproduce?")
+
+
+def test_print_commands_fan_out_the_suite_one_run_per_command(tmp_path, monkeypatch):
+    """`reproduce --print-commands` lists one command per run, the fine-tuned run after its source; running the
+    lines one by one (as a job array would) trains every run, a --run whose source is missing is refused in one
+    line, and the final reproduce only reuses them and writes the report."""
+    import shlex
+    import subprocess
+    import sys
+
+    exp_dir, results = tmp_path / "experiments", tmp_path / "results"
+    exp_dir.mkdir()
+    tiny = {"model": "rcn", "width": 0.0625, "threads": 1, "loss": "l2"}
+    _write_exp(exp_dir, "b_ft", tiny, [{"name": "ft", "init_from": "pre"}, {"name": "scratch"}])
+    _write_exp(exp_dir, "a_pre", tiny, [{"name": "pre"}])
+    cli = [sys.executable, "-m", "lab", "reproduce", "--quick", "--results", str(results), "--experiments", str(exp_dir)]
+    out = subprocess.run([*cli, "--print-commands"], capture_output=True, text=True, cwd=ROOT, check=True)
+    lines = out.stdout.splitlines()
+    assert [shlex.split(l)[shlex.split(l).index("--run") + 1] for l in lines] == ["pre", "ft", "scratch"]
+    assert "ft after pre" in out.stderr and "2 wave(s)" in out.stderr and not results.exists()
+    wave1 = subprocess.run([*cli, "--print-commands", "--wave", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert wave1.stdout.splitlines() == [lines[1]]
+    early = subprocess.run([*cli, "--run", "ft"], capture_output=True, text=True, cwd=ROOT)
+    assert early.returncode == 2 and "'ft' fine-tunes from 'pre'" in early.stderr and "Traceback" not in early.stderr
+    for line in lines:
+        argv = shlex.split(line)
+        subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert all((results / n / runs.METRICS).is_file() for n in ("pre", "ft", "scratch"))
+    assert not (results / "SUMMARY.md").exists()
+    log = []
+    reproduce(results, quick=True, progress=False, log=log.append, experiments=exp_dir)
+    assert sum("finished earlier, reused" in l for l in log) == 3 and (results / "SUMMARY.md").is_file()

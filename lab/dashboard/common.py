@@ -1,9 +1,11 @@
-"""The dashboard's shared pieces: constants, the error box, the sidebar (results folder, runs, view)."""
+"""The dashboard's shared pieces: constants, the error box, metric tiles, the sidebar (results folder, runs,
+view)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import streamlit as st
 
@@ -17,6 +19,8 @@ TRAIN_DIR = HERE / "runs"  # where the Train view writes (a user folder; results
 VIEWS = ("Compare", "Inspect", "Train")
 USER_ERRORS = (ValueError, FileNotFoundError, RunError, KeyError)
 DECODERS = tuple(DECODER_REGISTRY)  # the registry in lab/heatmaps.py
+TILES_PER_ROW = 3  # st.metric tiles side by side: each stays about a third of the page wide
+TILE_LABEL_CHARS = 26  # longer labels are shortened in the middle (the full label is the tile's tooltip)
 
 
 def default_results() -> str:
@@ -28,6 +32,22 @@ def default_results() -> str:
 
 def error(e: BaseException) -> None:
     st.error(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+
+
+def short_label(text: str, limit: int = TILE_LABEL_CHARS) -> str:
+    """text, or its start and end joined by "…" when it has more than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def metric_tiles(items: Sequence[tuple[str, str]], per_row: int = TILES_PER_ROW) -> None:
+    """st.metric tiles for (label, value) pairs, at most per_row to a row, labels short enough to fit."""
+    for start in range(0, len(items), per_row):
+        for col, (label, value) in zip(st.columns(per_row), items[start:start + per_row]):
+            short = short_label(label)
+            col.metric(short, value, help=label if short != label else None, border=True)
 
 
 # -------------------------------------------------------------------------------------------------- sidebar

@@ -4,8 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.dashboard import data
+from lab.dashboard.ced import ced_section
 from lab.dashboard.common import USER_ERRORS, error
-from lab.runner.compare import ced_curves, comparison_table
+from lab.runner.compare import comparison_table
 from lab.viz import overlay as ov
 from lab.runner.runs import recipe_note
 
@@ -38,16 +39,9 @@ def view_compare(results_dir: str, runs: dict, selected: list, colours: dict) ->
     st.caption("NME in % of the inter-ocular distance (lower is better); FR@0.1 = faces with NME > 10%; "
                "AUC@0.1 = area under the CED up to 10% (higher is better); spread = mean distance of the predicted "
                "distribution from its mean, in model-input pixels.")
+    ced_section(st.session_state.get("runs", []), selected, subset, colours)
     if not selected:
-        st.info("Select runs in the sidebar to plot their CED curves and robustness.")
         return
-    st.subheader("Cumulative error distribution")
-    t = st.radio("CED up to", (0.1, 0.08, 0.05), horizontal=True, key="cmp_t", format_func=lambda v: f"{100 * v:g}%")
-    curves = ced_curves(selected, subset)
-    if curves:
-        from lab.viz.ced import ced_plotly
-
-        st.plotly_chart(ov.recolour_traces(ced_plotly(curves, t, title=f"CED — {subset}"), colours), key="ced")
     jitter = data.box_jitter_frame(selected, subset)
     st.subheader("Robustness to the face box")
     if len(jitter):

@@ -20,6 +20,7 @@ from lab.config import RunConfig
 from lab.data.record import FaceRecord
 from lab.data.sources import Splits, evaluation_splits
 from lab.runner.runs import Run, RunError
+from lab.viz import sweeps
 
 WATCHED = (runs_mod.CONFIG, runs_mod.METRICS, runs_mod.PREDICTIONS, runs_mod.MODEL)
 
@@ -178,16 +179,9 @@ def subsets_of(run_list: Sequence[Run]) -> list[str]:
 
 
 def box_jitter_frame(run_list: Sequence[Run], subset: str) -> pd.DataFrame:
-    """Columns run, decoder, level, nme (%), curve ("run + decoder") from the runs' metrics["box_jitter"];
-    subset "full" averages the per-subset rows (as the reference figures do). Empty when no run has any."""
-    rows = [r for run in run_list for r in run.metrics.get("box_jitter", [])
-            if (r["subset"] == subset) or (subset == "full" and r["subset"] != "full")]
-    if not rows:
-        return pd.DataFrame(columns=["run", "decoder", "level", "nme", "curve"])
-    df = pd.DataFrame(rows).groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
-    df["nme"] *= 100.0
-    df["curve"] = df["run"] + " + " + df["decoder"]
-    return df
+    """lab.viz.sweeps.box_jitter_frame of the runs' metrics["box_jitter"] rows on `subset` (columns run, decoder,
+    level, nme (%), curve); empty when no run has any."""
+    return sweeps.box_jitter_frame([r for run in run_list for r in run.metrics.get("box_jitter", [])], subset)
 
 
 def temporal_jitter_frame(run_list: Sequence[Run]) -> pd.DataFrame:

@@ -2,11 +2,14 @@
 faces where run A beats run B."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
 from lab.dashboard import data, upload
-from lab.dashboard.common import DECODERS, USER_ERRORS, error
+from lab.dashboard.common import DECODERS, USER_ERRORS, error, metric_tiles
+from lab.dashboard.face_export import download_buttons
 from lab.runner import inspect as ins
 from lab.runner.predict import default_box, image_record, predict_record
 from lab.viz import overlay as ov
@@ -57,7 +60,8 @@ def a_beats_b(runs: dict, subset: str):
     """Two run pickers, then (faces sorted by NME(B) - NME(A), their labels, A's name); Nones for < 2 runs."""
     names = list(runs)
     if len(names) < 2:
-        st.info("Select at least two runs (evaluated on the same faces) to compare them face by face.")
+        st.info("Overlay at least two runs (Runs to overlay, above) evaluated on the same faces to compare them "
+                "face by face.")
         return None, None, None
     losses = {n: runs[n].config.loss for n in names}
     a_default = next((i for i, n in enumerate(names) if losses[n] == "star"), 0)
@@ -172,9 +176,27 @@ def heat_layer(run, record, image: np.ndarray, landmark) -> np.ndarray | None:
     return ov.heatmap_on_image(ov.landmark_heat(maps, landmark), matrix, model.stride, image.shape[:2])
 
 
+def overlaid_runs(selected: list) -> list:
+    """The runs drawn on the face, picked among the sidebar's: the first one until the user adds more (the choice
+    outlives a visit to another view; runs that leave the sidebar leave it too)."""
+    names = [r.name for r in selected]
+    before = st.session_state.get("ins_runs", st.session_state.get("ins_runs_kept"))
+    kept = [n for n in before or [] if n in names]
+    st.session_state["ins_runs"] = kept if kept or before == [] else names[:1]
+    chosen = st.multiselect("Runs to overlay", names, key="ins_runs", help="the runs selected in the sidebar; "
+                            "the first one sets the test subset's faces")
+    st.session_state["ins_runs_kept"] = chosen
+    by_name = {r.name: r for r in selected}
+    return [by_name[n] for n in chosen]
+
+
 def view_inspect(selected: list, colours: dict) -> None:
     if not selected:
         st.info("Select one or more runs in the sidebar.")
+        return
+    selected = overlaid_runs(selected)  # from here on: the runs drawn on the face
+    if not selected:
+        st.info("Pick a run to overlay (Runs to overlay, above).")
         return
     source = st.radio("Face from", ("Test faces", "Dataset path", "Uploaded image"), horizontal=True, key="ins_source")
     try:
@@ -183,6 +205,7 @@ def view_inspect(selected: list, colours: dict) -> None:
             if picked is None:
                 return
             record, image, preds = picked
+            face = f"{st.session_state['ins_subset']}_{st.session_state['ins_face']}"
             stored = next(iter(preds.values()))
             gt, visible = stored["gt"], stored["visible"].astype(bool)
             mismatch = ins.record_mismatch(record, stored)
@@ -193,6 +216,7 @@ def view_inspect(selected: list, colours: dict) -> None:
             if picked is None:
                 return
             record, image, labelled = picked
+            face = Path(record.source).stem
             gt, visible = (record.points, record.visible) if labelled else (None, None)
             preds = live_predictions(selected, record)
     except USER_ERRORS as e:
@@ -225,12 +249,11 @@ def view_inspect(selected: list, colours: dict) -> None:
         zoom = ov.zoom_window(np.array(framed), min_half=max(6.0, 0.08 * max(image.shape[:2])))
     with fig_col:
         st.plotly_chart(ov.plotly_face(shown, layers, zoom=zoom), key="face")
+        download_buttons(face, record.source, gt, visible, preds, shown, layers, zoom)
         st.caption("● prediction (run colour), green ● ground truth, lines = error vectors; ✕ argmax, ◇ soft-argmax, "
                    "△ local barycenter; dotted = covariance ellipse, dashed = Laplace scale. Heatmap: each "
                    "landmark's predicted distribution scaled to its own peak. Hover a point for its error.")
     if gt is not None and preds:
-        cols = st.columns(len(preds))
-        for col, (name, p) in zip(cols, preds.items()):
-            col.metric(f"NME {name}", f"{ins.face_nme(p['points'], gt, visible):.2f}%")
+        metric_tiles([(f"NME {name}", f"{ins.face_nme(p['points'], gt, visible):.2f}%") for name, p in preds.items()])
         st.subheader("Per-landmark errors (% inter-ocular)")
         st.dataframe(ins.errors_by_run(preds, gt, visible), hide_index=True, height=300, key="ins_table")

@@ -1,5 +1,6 @@
-"""Pictures drawn statically and, in an interactive frontend with ipywidgets, also with sliders (explore, Knob);
-figures shown as soon as they are drawn (shown); the source of the functions a notebook discusses (show_source)."""
+"""Pictures shown once each: a function's picture with sliders that redraw it in place in an interactive frontend
+(explore, Knob; headless runs get the picture alone), figures shown as soon as they are drawn (shown); the source
+of the functions a notebook discusses (show_source)."""
 from __future__ import annotations
 
 import functools
@@ -33,27 +34,51 @@ class Knob:
                    continuous_update=False, style=style)
 
 
-def explore(fn: Callable[..., Any], widgets: bool | None = None, **knobs: Knob) -> Any:
-    """Draw fn(**defaults) now (a static picture that needs no widget, so headless runs show it), then, in an
-    interactive frontend with ipywidgets installed, offer the same function with sliders to explore.
-    widgets: None = interactive_frontend(). Returns the static call's result."""
-    import matplotlib.pyplot as plt
+def explore(fn: Callable[..., Any], widgets: bool | None = None, **knobs: Knob) -> None:
+    """Show fn(**defaults) (its pyplot figures, then what it returns unless None: a table, say) and, in an
+    interactive frontend with ipywidgets installed, sliders that redraw it in place with other values.
 
-    result = fn(**{k: v.value for k, v in knobs.items()})
-    plt.show()
+    Each picture is drawn once: fn runs once for the defaults (the sliders start from that picture, they do not
+    draw it again) and once per change, and explore returns nothing, so the cell's value shows nothing a second
+    time. widgets: None = interactive_frontend(); headless runs get the picture without widgets."""
+    defaults = {k: v.value for k, v in knobs.items()}
     if widgets is None:
         widgets = interactive_frontend()
-    if widgets:
-        try:
-            import ipywidgets
-            from IPython.display import display
-        except ImportError:  # pragma: no cover - the static picture above is the fallback
-            return result
-        controls = {k: v.widget(k) for k, v in knobs.items()}
-        ui = ipywidgets.VBox(list(controls.values()))
-        out = ipywidgets.interactive_output(lambda **kw: (fn(**kw), plt.show()), controls)
-        display(ipywidgets.HTML("<i>Move the sliders to redraw the picture above with other values:</i>"), ui, out)
-    return result
+    try:
+        import ipywidgets
+        from IPython.display import clear_output, display
+    except ImportError:  # pragma: no cover - ipywidgets ships with the requirements
+        widgets = False
+    if not widgets:
+        show_call(fn, defaults)
+        return
+    controls = {k: v.widget(k) for k, v in knobs.items()}
+    out = ipywidgets.Output()
+
+    def redraw(_change=None) -> None:
+        with out:
+            clear_output(wait=True)
+            show_call(fn, {k: c.value for k, c in controls.items()})
+
+    for control in controls.values():
+        control.observe(redraw, "value")
+    display(out, ipywidgets.HTML("<i>Move the sliders to redraw the picture above with other values:</i>"),
+            ipywidgets.VBox(list(controls.values())))
+    redraw()
+
+
+def show_call(fn: Callable[..., Any], kwargs: dict) -> None:
+    """Call fn(**kwargs) and show what it made, each thing once: its open pyplot figures (plt.show draws and
+    closes them), then its result unless that is None or one of those figures."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    from matplotlib.figure import Figure
+
+    result = fn(**kwargs)
+    drawn_by_show = isinstance(result, Figure) and plt.fignum_exists(getattr(result, "number", -1))
+    plt.show()
+    if result is not None and not drawn_by_show:
+        display(result)
 
 
 def shown(draw: Callable[..., Any]) -> Callable[..., Any]:

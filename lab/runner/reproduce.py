@@ -12,6 +12,7 @@ as NOTICE.md into each of the experiment's run folders and quoted in SUMMARY.md.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,6 +223,43 @@ def _train_parallel(pending: list[RunConfig], results: Path, jobs: int, log: Cal
     return wall
 
 
+def dependency_order(configs: list[RunConfig]) -> list[RunConfig]:
+    """The configs with every run after the run it fine-tunes from (init_from naming another run of the list);
+    otherwise in the given order. A cycle is an error."""
+    names = {c.name for c in configs}
+    done: set[str] = set()
+    out: list[RunConfig] = []
+    left = list(configs)
+    while left:
+        cfg = next((c for c in left if c.init_from not in names or c.init_from in done), None)
+        if cfg is None:
+            raise ValueError(f"runs {[c.name for c in left]} wait on each other through init_from")
+        left.remove(cfg)
+        out.append(cfg)
+        done.add(cfg.name)
+    return out
+
+
+def run_commands(results: str | Path = "results", quick: bool = False, only: list[str] | None = None,
+                 experiments: str | Path = EXPERIMENTS_DIR, device: str | None = None) -> list[dict]:
+    """One self-contained shell command per run of the suite, in dependency order: dicts with "name", "command"
+    (`python -m lab reproduce --run NAME ...`), "after" (the run it fine-tunes from, or None) and "wave" (0 for a
+    run that waits for none, else its source's wave + 1): what `reproduce --print-commands` prints for a cluster
+    scheduler, one wave after another. Runs whose data folder is not here are left out."""
+    exps = [e for e in load_experiments(experiments, quick=quick, only=only) if e.available]
+    wave: dict[str, int] = {}
+    out = []
+    for cfg in dependency_order(unique_runs(exps)):
+        argv = ["python", "-m", "lab", "reproduce", "--run", cfg.name, "--results", str(results)]
+        argv += ["--quick"] if quick else []
+        argv += ["--experiments", str(experiments)] if Path(experiments) != EXPERIMENTS_DIR else []
+        argv += ["--device", device] if device else []
+        after = cfg.init_from if cfg.init_from in wave else None
+        wave[cfg.name] = wave[after] + 1 if after else 0
+        out.append({"name": cfg.name, "command": shlex.join(argv), "after": after, "wave": wave[cfg.name]})
+    return out
+
+
 @dataclass
 class Suite:
     """What `run_suite` finished: the experiments, their results folder, whether they were the --quick versions,
@@ -236,10 +274,12 @@ class Suite:
 
 def run_suite(results: str | Path = "results", quick: bool = False, only: list[str] | None = None,
               device: str | None = None, workers: int = 0, progress: bool = True,
-              log: Callable[[str], None] = print, experiments: str | Path = EXPERIMENTS_DIR, jobs: int = 1) -> Suite:
+              log: Callable[[str], None] = print, experiments: str | Path = EXPERIMENTS_DIR, jobs: int = 1,
+              run_names: list[str] | None = None) -> Suite:
     """Train every run of the suite that is not already finished and add the robustness protocols; no pictures
     (lab.reproduce = this + lab.viz.report.write_report). jobs > 1 trains that many runs at once in worker
-    processes (same results: every run is seeded alone)."""
+    processes (same results: every run is seeded alone). run_names: train only these runs (one line of
+    `run_commands` each); no robustness protocol then -- the final `reproduce` without run names adds it."""
 
     results = Path(results)
     exps = load_experiments(experiments, quick=quick, only=only)
@@ -247,8 +287,11 @@ def run_suite(results: str | Path = "results", quick: bool = False, only: list[s
     for exp in exps:
         if not exp.available:
             log(f"{exp.name}: skipped, its data folder {exp.missing_data} is not on this machine")
+    selected = unique_runs([e for e in exps if e.available])
+    if run_names is not None:
+        selected = _select_runs(selected, run_names, results)
     pending = []
-    for cfg in unique_runs([e for e in exps if e.available]):
+    for cfg in selected:
         cfg = cfg.replace(device=device or cfg.device, workers=workers)
         if _finished(results / cfg.name, cfg):
             log(f"{cfg.name}: finished earlier, reused")
@@ -258,7 +301,7 @@ def run_suite(results: str | Path = "results", quick: bool = False, only: list[s
         wall = _train_parallel(pending, results, jobs, log)
     else:
         wall = {cfg.name: _train_timed(cfg, results, progress, log)[1] for cfg in pending}
-    for exp in exps:
+    for exp in exps if run_names is None else []:
         if exp.notice:
             for run in finished_runs(exp, results):
                 if not (run.path / "NOTICE.md").is_file():
@@ -268,4 +311,20 @@ def run_suite(results: str | Path = "results", quick: bool = False, only: list[s
             _robustness(exp, results, log)
             wall[f"{exp.name} robustness"] = time.perf_counter() - t
     wall["total"] = time.perf_counter() - t0
-    return Suite(exps, results, quick, wall, official=not quick and not only and Path(experiments) == EXPERIMENTS_DIR)
+    return Suite(exps, results, quick, wall, official=not quick and not only and run_names is None
+                 and Path(experiments) == EXPERIMENTS_DIR)
+
+
+def _select_runs(configs: list[RunConfig], run_names: list[str], results: Path) -> list[RunConfig]:
+    """The named runs; ValueError for an unknown name or a run whose init_from run is neither finished nor named."""
+    by_name = {c.name: c for c in configs}
+    unknown = [n for n in run_names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown run {unknown[0]!r}; valid: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in run_names]
+    for cfg in chosen:
+        parent = by_name.get(cfg.init_from or "")
+        if parent and parent.name not in run_names and not _finished(results / parent.name, parent):
+            raise ValueError(f"run {cfg.name!r} fine-tunes from {parent.name!r}, which has not finished in "
+                             f"{results}: run `python -m lab reproduce --run {parent.name}` first")
+    return dependency_order(chosen)

@@ -15,7 +15,7 @@ from lab.runner import runs
 from lab.runner.compare import ced_curves, comparison_table
 from lab.runner.reproduce import EXPERIMENTS_DIR, Experiment, Suite, finished_runs, load_experiments, sweep_frame, verdicts
 from lab.viz.ced import save_ced
-from lab.viz.sweeps import save_line_plot
+from lab.viz.sweeps import box_jitter_frame, save_line_plot
 
 
 def write_report(suite: Suite, log: Callable[[str], None] = print) -> Path:
@@ -60,14 +60,10 @@ def _figures(exp: Experiment, results: Path) -> list[Path]:
                                     group="group", xlabel=exp.sweep["label"], ylabel=f"NME (% inter-ocular), {subset}",
                                     title=exp.name, log_x=exp.sweep.get("log_x", False)))
     if exp.robustness:
-        rows = [r for run in run_list for r in run.metrics.get("box_jitter", []) if r["subset"] != "full"]
-        if not rows:
+        df = box_jitter_frame([r for run in run_list for r in run.metrics.get("box_jitter", [])])
+        if not len(df):
             return paths
-        df = pd.DataFrame(rows)
-        df = df.groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
-        df["group"] = df["run"] + " + " + df["decoder"]
-        df["nme"] *= 100
-        paths.append(save_line_plot(df, fig_dir / f"{exp.name}_box_jitter.png", x="level", y="nme", group="group",
+        paths.append(save_line_plot(df, fig_dir / f"{exp.name}_box_jitter.png", x="level", y="nme", group="curve",
                                     xlabel="box jitter (std of shift and log-scale, fraction of the box)",
                                     ylabel="NME (% inter-ocular), common+challenge", title=f"{exp.name}: box jitter"))
     return paths

@@ -50,20 +50,37 @@ def line_plotly(df: pd.DataFrame, x: str, y: str, group: str, xlabel: str = "", 
     return fig
 
 
-def jitter_figure(df, title: str = "NME under box jitter"):
-    """NME (%) against box-jitter level, averaged over the test subsets (not "full"): one colour per run, one line
-    style per decoder. df: rows with run, level, subset, decoder, nme (lab.runner.robustness.box_jitter_curve, or the
-    "box_jitter" records of a run's metrics)."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
+JITTER_COLUMNS = ["run", "decoder", "level", "nme", "curve"]
 
-    df = pd.DataFrame(df)
-    df = df[df.subset != "full"].groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
+
+def box_jitter_frame(rows, subset: str = "full") -> pd.DataFrame:
+    """Mean NME (%) per run, decoder and box-jitter level, from box-jitter rows: dicts or a frame with run, level,
+    subset, decoder and nme as a fraction (lab.runner.robustness.box_jitter_curve, or the "box_jitter" records of
+    a run's metrics). subset "full" averages the per-subset rows and leaves rows labelled "full" out (as the
+    reference figures do); any other subset keeps its own rows. Columns JITTER_COLUMNS (curve = "run + decoder");
+    empty when no row matches."""
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df[df["subset"] != "full"] if subset == "full" else df[df["subset"] == subset]
+    if not len(df):
+        return pd.DataFrame(columns=JITTER_COLUMNS)
+    df = df.groupby(["run", "decoder", "level"], as_index=False)["nme"].mean()
+    df["nme"] *= 100.0
+    df["curve"] = df["run"] + " + " + df["decoder"]
+    return df
+
+
+def jitter_figure(df, title: str = "NME under box jitter"):
+    """NME (%) against box-jitter level, averaged over the test subsets (box_jitter_frame on "full"): one colour
+    per run, one line style per decoder. df: box-jitter rows (see box_jitter_frame)."""
+    import matplotlib.pyplot as plt
+
+    df = box_jitter_frame(df)
     fig, ax = plt.subplots(figsize=(7.5, 4.3))
     for i, run in enumerate(sorted(df.run.unique())):
         for decoder, part in df[df.run == run].groupby("decoder"):
             part = part.sort_values("level")
-            ax.plot(part.level, 100 * part.nme, decoder_line(decoder), marker="o", ms=4, lw=2, color=f"C{i}",
+            ax.plot(part.level, part.nme, decoder_line(decoder), marker="o", ms=4, lw=2, color=f"C{i}",
                     label=f"{run} + {decoder}")
     ax.set(xlabel="box jitter level (std of shift and log-scale, fraction of the box)",
            ylabel="NME (% inter-ocular), common + challenge", title=title)
