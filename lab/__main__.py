@@ -292,7 +292,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         waits = [f"{c['name']} after {c['after']}" for c in commands if c["after"]]
         print(f"# {len(commands)} runs in {waves} wave(s) (--wave 0 .. {waves - 1}; a run waits for a run of an "
               f"earlier wave{': ' + '; '.join(waits) if waits else ''}); then `python -m lab reproduce --results "
-              f"{args.results}{' --quick' if args.quick else ''}` adds the robustness protocols and writes SUMMARY.md "
+              f"{args.results}{' --quick' if args.quick else ''}"
+              f"{' --experiments ' + str(args.experiments) if args.experiments else ''}` adds the robustness protocols and writes SUMMARY.md "
               "from the finished runs", file=sys.stderr)
         return 0
     if args.run:

@@ -6,7 +6,6 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from lab import metrics
 from lab.runner.compare import ced_curves
 from lab.viz import overlay as ov
 
@@ -62,9 +61,7 @@ def ced_section(chosen: Sequence[str], run_list: Sequence, subset: str, colours:
     t = st.radio("AUC at", (0.1, 0.08, 0.05), horizontal=True, key="cmp_t",
                  format_func=lambda v: f"{100 * v:g}%")
     top = ced_range(curves, t)
-    fig = ced_plotly(curves, top, title=f"CED — {subset}")
-    for trace, (label, nmes) in zip(fig.data, curves.items()):  # the legend's AUC at t, not at the axis end
-        trace.name = f"{label} (AUC@{t:g} {metrics.auc(nmes, t):.3f})"
+    fig = ced_plotly(curves, t, title=f"CED — {subset}", x_max=top)
     st.plotly_chart(ov.recolour_traces(fig, colours), key="ced")
     beyond = float(np.mean(np.concatenate(list(curves.values())) > top))
     st.caption(f"x-axis up to {100 * top:g}% NME: the {100 * QUANTILE:g}th percentile of the plotted faces' errors, "

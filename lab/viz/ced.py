@@ -41,17 +41,19 @@ def save_ced(curves: dict[str, np.ndarray], path: str | Path, t: float = 0.1, ti
     return save_figure(ced_figure(curves, t, title), path)
 
 
-def ced_plotly(curves: dict[str, np.ndarray], t: float = 0.1, title: str = "CED"):
-    """Plotly CED figure for the app: hover shows NME and the fraction of faces."""
+def ced_plotly(curves: dict[str, np.ndarray], t: float = 0.1, title: str = "CED", x_max: float | None = None):
+    """Plotly CED figure for the app: hover shows NME and the fraction of faces; the legend gives AUC@t.
+    x_max: the axis end (NME fraction), t by default."""
     import plotly.graph_objects as go
 
+    top = t if x_max is None else x_max
     fig = go.Figure()
     for label, nmes in curves.items():
-        xs, ys = ced_curve(nmes, t, step=t / 400)
-        fig.add_trace(go.Scatter(x=100 * xs, y=ys, mode="lines", name=f"{label} (AUC {metrics.auc(nmes, t):.3f})",
+        xs, ys = ced_curve(nmes, top, step=top / 400)
+        fig.add_trace(go.Scatter(x=100 * xs, y=ys, mode="lines", name=f"{label} (AUC@{t:g} {metrics.auc(nmes, t):.3f})",
                                  hovertemplate="NME %{x:.2f}%<br>fraction %{y:.3f}<extra>" + label + "</extra>"))
     fig.update_layout(title=title, xaxis_title="NME (% inter-ocular)", yaxis_title="fraction of faces",
-                      yaxis_range=[0, 1], xaxis_range=[0, 100 * t], height=420, margin=dict(l=40, r=10, t=40, b=40))
+                      yaxis_range=[0, 1], xaxis_range=[0, 100 * top], height=420, margin=dict(l=40, r=10, t=40, b=40))
     return fig
 
 
