@@ -294,3 +294,21 @@ def test_checkpoint_saved_before_heads_loads_with_the_linear_head():
     with pytest.raises(ValueError, match="head"):
         load_model_state(build_model("hourglass", num_points=5, width=0.25, stacks=1),
                          {"config": config, "model": old.state_dict()})
+
+
+@pytest.mark.parametrize("name,kw", [("rcn", {"width": 0.125}), ("hourglass", {"width": 0.25, "stacks": 2})])
+def test_in_relu_maps_are_non_negative_and_never_all_dead(name, kw):
+    """"in+relu" (the official STAR network's map activation): each map of each image is instance-normalised, then
+    relu'd, so it is >= 0 and keeps pixels above its own mean even when the raw head output is negative everywhere."""
+    torch.manual_seed(0)
+    model = build_model(name, head_act="in+relu", **kw).eval()
+    for h in (model.heads if name == "hourglass" else [model.head]):
+        torch.nn.init.constant_(h[0][-1].bias, -100.0)  # the raw maps: negative everywhere (dead under a plain relu)
+    maps = model(torch.randn(2, 3, model.input_size, model.input_size))[-1]
+    assert maps.min() >= 0 and (maps.flatten(2).amax(-1) > 0).all()
+    assert model.config["head_act"] == "in+relu" and build_model(name, **kw).config["head_act"] == "none"
+    rebuilt = model_from_state({"config": model.config, "model": model.state_dict()})
+    assert torch.equal(rebuilt.eval()(torch.ones(1, 3, model.input_size, model.input_size))[-1],
+                       model(torch.ones(1, 3, model.input_size, model.input_size))[-1])
+    with pytest.raises(ValueError, match="unknown map activation"):
+        build_model(name, head_act="softmax", **kw)

@@ -185,3 +185,17 @@ def test_predictions_file_stores_duplicates_once_and_shape_statistics_in_half_pr
     np.savez(tmp_path / "bad.npz", **{"common/points": np.array("@nowhere")})
     with pytest.raises(runs.RunError, match="nowhere"):
         runs.load_predictions(tmp_path / "bad.npz")
+
+
+def test_the_loss_picks_the_map_activation_unless_model_kw_does():
+    """Relu-normalised losses (W2, STAR) train on "in+relu" maps (lab/models/heads.py); the others on raw maps;
+    model_kw's head_act wins; the saved run config stays as written (reproduce compares it)."""
+    from lab.runner.train import build_parts, model_kwargs
+
+    base = RunConfig(model="rcn", width=0.0625)
+    assert model_kwargs(base.replace(loss="w2")) == {"head_act": "in+relu"}
+    assert model_kwargs(base.replace(loss="star")) == {"head_act": "in+relu"}
+    assert model_kwargs(base.replace(loss="laplace_kl")) == {} and model_kwargs(base.replace(loss="star_awing")) == {}
+    assert model_kwargs(base.replace(loss="w2", model_kw={"head_act": "none"})) == {"head_act": "none"}
+    parts = build_parts(base.replace(loss="w2", train_n=2, val_n=1, test_n=1, device="cpu"))
+    assert parts.model.config["head_act"] == "in+relu" and parts.cfg.model_kw == {}

@@ -21,6 +21,9 @@ class LossSpec:
         declares the distribution it reads, so nothing guesses softmax or relu from a name).
     temperature: the name of the hyper-parameter that is the softmax temperature the loss trains with ("temperature"
         for LaplaceKL), or None; a run is decoded at that temperature (lab.runner.evaluate.run_decoding).
+    map_activation: the heatmap model's map activation the loss trains with (lab/models/heads.py): "none", or
+        "in+relu" for the losses that read relu(H) / sum relu(H) (STAR's official network; raw maps die there).
+        The runner passes it to the model unless the run's model_kw sets head_act.
     paper: short citation. equation: the formula implemented, one line.
     defaults: the hyper-parameters `build` uses when given none (shown by the CLI and the app).
     geometry: optional `geometry(model) -> dict` of hyper-parameters that depend on the model's input size and
@@ -36,6 +39,7 @@ class LossSpec:
     defaults: dict = field(default_factory=dict)
     geometry: Callable[[nn.Module], dict] | None = None
     temperature: str | None = None
+    map_activation: str = "none"
 
 
 LOSSES: Registry[LossSpec] = Registry("loss")

@@ -185,4 +185,5 @@ register(LossSpec(
     equation="d(u1.e)/sqrt(l1+eps) + d(u2.e)/sqrt(l2+eps) + w(|l1|+|l2|), Sigma=U diag(l1,l2) U^T unbiased, "
              "e=g-mu in [-1,1] units (pixel centres 0, n-1 -> -1, 1), d=smooth-L1(s)",
     defaults={"w": 1.0, "eps": 1e-5, "beta": 0.01},
+    map_activation="in+relu",
 ))

@@ -209,6 +209,7 @@ register(LossSpec(
     paper="Yan et al., 2D Wasserstein Loss for Robust Facial Landmark Detection, 2020 (closed form on moments)",
     equation="|mu-g|^2 + tr S + 2 sigma^2 - 2 sigma sqrt(tr S + 2 sqrt(det S)), P = relu(H)/sum relu(H)",
     defaults={"sigma": 1.5, "eps": 1e-6},
+    map_activation="in+relu",
 ))
 
 register(LossSpec(
@@ -219,4 +220,5 @@ register(LossSpec(
     paper="Yan et al., 2D Wasserstein Loss for Robust Facial Landmark Detection, 2020 (grid entropic OT, POT)",
     equation="min_T <T,|q-t|^2> + reg KL(T | a x b), a = relu(H)/sum, b = normalised N(g, sigma^2 I) on the grid",
     defaults={"sigma": 1.5, "reg": 1.0, "truncate": 4.0, "max_iter": 1000, "tol": 1e-5, "chunk_elements": 1 << 24},
+    map_activation="in+relu",
 ))

@@ -70,6 +70,7 @@ class StackedHourglass(nn.Module):
     num_points: K. width: multiplier on `channels` (C = channels * width, rounded to a multiple of 4).
     stacks: number of hourglasses. depth: halvings inside each hourglass. blocks: residuals per hourglass node.
     input_size: S, a multiple of 4 * 2^depth. head, head_channels: the heatmap head (lab/models/heads.py).
+    head_act: the map activation ("none" or "in+relu", lab/models/heads.py; the runner picks it from the loss).
     """
 
     output = "heatmap"
@@ -77,7 +78,7 @@ class StackedHourglass(nn.Module):
 
     def __init__(self, num_points: int = 68, width: float = 1.0, stacks: int = 2, channels: int = 128,
                  depth: int = 4, blocks: int = 1, input_size: int = 128, head: str = "mlp",
-                 head_channels: int = 128):
+                 head_channels: int = 128, head_act: str = "none"):
         super().__init__()
         for arg, value in (("num_points", num_points), ("stacks", stacks), ("depth", depth), ("blocks", blocks)):
             if int(value) != value or value < 1:
@@ -86,7 +87,7 @@ class StackedHourglass(nn.Module):
         self.num_points = int(num_points)
         self.config = dict(name="hourglass", num_points=self.num_points, width=width, stacks=stacks,
                            channels=channels, depth=depth, blocks=blocks, input_size=self.input_size,
-                           head=head, head_channels=head_channels)
+                           head=head, head_channels=head_channels, head_act=head_act)
         c = scale_channels(channels, width, multiple=4)
         self.channels = c
         self.stem = nn.Sequential(
@@ -96,7 +97,8 @@ class StackedHourglass(nn.Module):
         self.features = nn.ModuleList(
             nn.Sequential(_residuals(c, blocks), nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
             for _ in range(stacks))
-        self.heads = nn.ModuleList(heatmap_head(c, self.num_points, head, head_channels) for _ in range(stacks))
+        self.heads = nn.ModuleList(heatmap_head(c, self.num_points, head, head_channels, act=head_act)
+                                   for _ in range(stacks))
         self.merge_features = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(stacks - 1))
         self.merge_heatmaps = nn.ModuleList(nn.Conv2d(self.num_points, c, 1) for _ in range(stacks - 1))
 

@@ -87,7 +87,8 @@ class RCN(nn.Module):
     dropout: rate after every activation but the first and the last. channels: base width C at width 1 (64).
     bottom_convs: extra 3x3 (C -> C) conv + LReLU + dropout layers at 5x5 px before the bottom 1x1 (0 = Table 1
     as printed; 2 matches the paper's storage row, see the module docstring).
-    head, head_channels: the heatmap head (lab/models/heads.py); "linear" is Table 1's.
+    head, head_channels: the heatmap head (lab/models/heads.py); "linear" is Table 1's. head_act: the map activation
+    ("none" or "in+relu", lab/models/heads.py; the runner picks it from the loss, LossSpec.map_activation).
     The skip tensors and the decoder are as in the module docstring; raw outputs have no activation.
     """
 
@@ -95,7 +96,8 @@ class RCN(nn.Module):
     stride = 1
 
     def __init__(self, num_points: int = 68, width: float = 1.0, dropout: float = 0.2, input_size: int = 80,
-                 channels: int = 64, bottom_convs: int = 0, head: str = "mlp", head_channels: int = 128):
+                 channels: int = 64, bottom_convs: int = 0, head: str = "mlp", head_channels: int = 128,
+                 head_act: str = "none"):
         super().__init__()
         if int(num_points) != num_points or num_points < 1:
             raise ValueError(f"rcn: num_points must be a positive integer, got {num_points!r}")
@@ -105,7 +107,7 @@ class RCN(nn.Module):
         self.num_points = int(num_points)
         self.config = dict(name="rcn", num_points=self.num_points, width=width, dropout=dropout,
                            input_size=self.input_size, channels=channels, bottom_convs=bottom_convs,
-                           head=head, head_channels=head_channels)
+                           head=head, head_channels=head_channels, head_act=head_act)
         c = scale_channels(channels, width)
         self.channels = c
         self.encoder = nn.ModuleList(
@@ -120,7 +122,8 @@ class RCN(nn.Module):
             nn.Sequential(nn.Conv2d(2 * c, 2 * c, 5, padding=2), *_act(dropout if i < 3 else None))
             for i in range(4))
         self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2 * c, c, 1), *_act(dropout)) for _ in range(3))
-        self.head = heatmap_head(2 * c, self.num_points, head, head_channels, norm=False, leak=LEAK)
+        self.head = heatmap_head(2 * c, self.num_points, head, head_channels, norm=False, leak=LEAK,
+                                 act=head_act)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []

@@ -94,6 +94,13 @@ def init_run_dir(init_from: str, results_dir: str | Path) -> Path:
                             f"{Path(results_dir) / init_from}; train that run first")
 
 
+def model_kwargs(cfg: RunConfig) -> dict:
+    """The model's keyword arguments: cfg.model_kw, plus the map activation the loss trains with
+    (LossSpec.map_activation, lab/models/heads.py) unless model_kw sets head_act."""
+    act = get_loss_spec(cfg.loss).map_activation
+    return {**({"head_act": act} if act != "none" else {}), **cfg.model_kw}
+
+
 def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Splits | None = None,
                 results_dir: str | Path = "results") -> Parts:
     """Model, loss, optimiser, schedule, EMA and discriminator for `cfg`; checks names before any work.
@@ -102,7 +109,7 @@ def build_parts(cfg: RunConfig, device: torch.device | None = None, splits: Spli
     device = device or pick_device(cfg.device)
     splits = splits or open_splits(**cfg.split_args())
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_points=splits.num_points, width=cfg.width, **cfg.model_kw).to(device)
+    model = build_model(cfg.model, num_points=splits.num_points, width=cfg.width, **model_kwargs(cfg)).to(device)
     if cfg.init_from:
         source = init_run_dir(cfg.init_from, results_dir) / runs.MODEL
         load_model_state(model, runs.load_torch(source, device), str(source))
