@@ -62,7 +62,12 @@ def _missing_data(configs: list[RunConfig]) -> str | None:
 
 
 def _merge(base: dict, override: dict) -> dict:
+    """A run's config: the experiment's base with the run's keys on top (dicts merged one level deep). A run that
+    names another model than the base's does not inherit the base's model_kw (those are the base model's arguments,
+    e.g. the hourglass's stacks for an ERT run beside it)."""
     out = dict(base)
+    if override.get("model", base.get("model")) != base.get("model"):
+        out.pop("model_kw", None)
     for k, v in override.items():
         out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
