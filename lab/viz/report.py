@@ -13,7 +13,7 @@ import pandas as pd
 from lab.atomic import write_text_atomic
 from lab.runner import runs
 from lab.runner.compare import ced_curves, comparison_table
-from lab.runner.flattening import flattening_note
+from lab.runner.converged import flattening_note
 from lab.runner.reproduce import EXPERIMENTS_DIR, Experiment, Suite, finished_runs, load_experiments, sweep_frame, verdicts
 from lab.viz.ced import save_ced
 from lab.viz.sweeps import box_jitter_frame, save_line_plot
