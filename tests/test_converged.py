@@ -8,10 +8,10 @@ from lab.runner.runs import LOG, Run, save_predictions
 
 
 def test_late_gain_on_a_hand_computed_curve():
-    # 10 validations: the last fifth starts at index 8 (0.20 -> 0.19): gain 0.01 / 0.20 = 5 %
+    # 10 validations: the last tenth (at least the last interval) starts at index 8 (0.20 -> 0.19): gain 0.01 / 0.20 = 5 %
     val = [0.5, 0.4, 0.3, 0.25, 0.22, 0.21, 0.205, 0.202, 0.20, 0.19]
     assert math.isclose(flattening.late_gain(val), 0.05)
-    assert math.isclose(flattening.late_gain([0.3, 0.2, 0.1, 0.1, 0.1]), 0.0)  # index 4 of 5: the last two
+    assert math.isclose(flattening.late_gain([0.3, 0.2, 0.1, 0.1, 0.1]), 0.0)  # 5 validations: the last interval
     assert math.isnan(flattening.late_gain([0.3, 0.2]))
 
 
