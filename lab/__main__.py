@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from lab.config import RunConfig
+from lab.config import CONFIG_VERSION, RunConfig
 
 
 def _kv(text: str) -> tuple[str, object]:
@@ -90,6 +90,10 @@ def _bool(text: str) -> bool:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """RunConfig from --config (if any) overridden by the flags that were given."""
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.config and cfg.version < CONFIG_VERSION:
+        print(f"note: {args.config} has no \"version\": read as a version-{cfg.version} config (Adam, fixed faces, "
+              f"the linear head; see lab/config.py LEGACY_V1); add \"version\": {CONFIG_VERSION} for the training "
+              "recipe", file=sys.stderr)
     data = cfg.to_dict()
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     special = {"loss_kw", "model_kw", "label_noise"}

@@ -199,3 +199,20 @@ def test_the_loss_picks_the_map_activation_unless_model_kw_does():
     assert model_kwargs(base.replace(loss="w2", model_kw={"head_act": "none"})) == {"head_act": "none"}
     parts = build_parts(base.replace(loss="w2", train_n=2, val_n=1, test_n=1, device="cpu"))
     assert parts.model.config["head_act"] == "in+relu" and parts.cfg.model_kw == {}
+
+
+def test_a_config_file_without_version_is_named_as_the_version_1_recipe(tmp_path, capsys):
+    """A hand-written --config without "version" loads with the version-1 defaults (what every config saved before
+    the recipe meant); the CLI says so in one line instead of training the old recipe silently."""
+    from lab.__main__ import build_parser, config_from_args
+
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "mine", "loss": "l1"}))
+    args = build_parser().parse_args(["train", "--config", str(path)])
+    cfg = config_from_args(args)
+    assert cfg.version == 1 and cfg.optimizer == "adam"
+    err = capsys.readouterr().err
+    assert f'{path} has no "version"' in err and len(err.strip().splitlines()) == 1
+    path.write_text(json.dumps({"name": "mine", "loss": "l1", "version": 2}))
+    assert config_from_args(build_parser().parse_args(["train", "--config", str(path)])).optimizer == "adamw"
+    assert capsys.readouterr().err == ""
