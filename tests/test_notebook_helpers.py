@@ -174,3 +174,20 @@ def test_the_drawing_check_sees_a_picture():
     assert drawing_in("def f(ax):\n    ax.imshow(1)\n") == ["2: imshow"]
     assert drawing_in("from matplotlib.patches import Ellipse\n") == ["1: Ellipse"]
     assert drawing_in("import matplotlib.pyplot as plt\nplt.show()\n") == []
+
+
+def test_attribute_table_scores_each_run_on_its_own_test_faces(tmp_path):
+    """Runs of different suites draw different synthetic test sets (here 6 and 10 faces per subset): each row is
+    scored on its own faces, with its own flag counts (the version-1 and version-2 suites side by side in 05)."""
+    from lab.config import RunConfig
+    from lab.runner.runs import open_run
+    from lab.runner.train import train
+
+    base = RunConfig(model="rcn", width=0.0625, train_n=8, val_n=2, epochs=1, batch_size=8, device="cpu", threads=1,
+                     synth_size=64, augment=False)
+    for name, n in (("six", 6), ("ten", 10)):
+        train(base.replace(name=name, test_n=n), tmp_path, progress=False, log=lambda _: None)
+    table = nb.attribute_table([open_run(tmp_path / "six"), open_run(tmp_path / "ten")], "challenge")
+    assert table.loc["six", "faces"] == 6 and table.loc["ten", "faces"] == 10
+    flag_counts = [c for c in table.columns if c.endswith(" faces") and c != "all faces"]
+    assert flag_counts and (table.loc["ten", flag_counts] <= 10).all() and (table.loc["six", flag_counts] <= 6).all()

@@ -161,20 +161,24 @@ star_vs_mse_faces = faces_a_beats_b  # "on which faces does STAR beat MSE?": fac
 
 def attribute_table(run_list: Sequence[Run], subset: str = "challenge") -> pd.DataFrame:
     """Mean inter-ocular NME (%) per run over the test faces carrying each attribute flag (pose, expression,
-    illumination, make_up, occlusion, blur), plus all faces: a WFLW-style breakdown of synthetic runs."""
+    illumination, make_up, occlusion, blur), plus all faces: a WFLW-style breakdown of synthetic runs. Each run is
+    scored on its own test faces (runs of different suites draw different test sets: seed, size); "faces" is how
+    many it has, "<flag> faces" how many carry each flag."""
     rows = {}
-    flags = None
     for run in run_list:
         pred = run.predictions.get(subset)
         if pred is None or run.config.data != "synthetic":
             continue
-        if flags is None:
-            faces = synthetic_test_faces(run, subset)
-            flags = pd.DataFrame([faces[i].attributes for i in range(len(faces))]).astype(bool)
+        faces = synthetic_test_faces(run, subset)
+        flags = pd.DataFrame([faces[i].attributes for i in range(len(faces))]).astype(bool)
         nmes = 100 * face_nmes(pred, pred["gt"].shape[1])
-        row = {"all faces": nmes.mean()}
-        row.update({f"{k} ({int(flags[k].sum())})": nmes[flags[k].to_numpy()].mean() if flags[k].any() else np.nan
-                    for k in flags.columns})
+        if len(flags) != len(nmes):
+            raise InputError(f"{run.path}: {len(nmes)} predictions on {subset!r} but its config regenerates "
+                             f"{len(flags)} test faces")
+        row = {"faces": len(nmes), "all faces": nmes.mean()}
+        for k in flags.columns:
+            row[k] = nmes[flags[k].to_numpy()].mean() if flags[k].any() else np.nan
+            row[f"{k} faces"] = int(flags[k].sum())
         rows[run.name] = row
     return pd.DataFrame(rows).T.round(2)
 
