@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +30,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, name: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; raise with the server's output if `proc` (called `name`) exits first, or
+    TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{name} did not answer at {url} within {timeout} s")
 
 
 @contextlib.contextmanager

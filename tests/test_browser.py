@@ -10,11 +10,10 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_util import chromium_or_skip, free_port, headless_chrome
+from browser_util import chromium_or_skip, free_port, headless_chrome, wait_for_server
 
 from lab.config import RunConfig
 from lab.runner.train import train
@@ -22,20 +21,6 @@ from lab.runner.train import train
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunConfig(model="rcn", width=0.0625, train_n=16, val_n=4, test_n=6, epochs=1, batch_size=8, device="cpu",
                  threads=1, synth_size=64, augment=False)
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
 def _has_runs(folder: Path) -> bool:
@@ -72,7 +57,7 @@ def server(results):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url, proc)
+        wait_for_server(url + "/_stcore/health", proc, "streamlit", 60.0)
         yield url
     finally:
         proc.terminate()

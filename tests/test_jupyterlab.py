@@ -11,13 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from browser_util import chromium_or_skip, free_port, headless_chrome
+from browser_util import chromium_or_skip, free_port, headless_chrome, wait_for_server
 from lab.notebook.session import HEADLESS_RUNNERS, WIDGETS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,19 +48,6 @@ def first_explore_cell(path: Path) -> int:
 def _request(url: str, method: str = "GET"):
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as r:
         return json.loads(r.read() or "null")
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with code {proc.returncode}: {proc.stdout.read()}")
-        try:
-            _request(url + "/api/status")
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"jupyter lab did not answer at {url} within {timeout} s")
 
 
 def _stop(url: str, proc: subprocess.Popen) -> None:
@@ -102,7 +88,7 @@ def server(chromium, tmp_path_factory):
                             stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        wait_for_server(url + "/api/status", proc, "jupyter lab", 90.0)
         yield url
     finally:
         _stop(url, proc)
