@@ -23,17 +23,17 @@ def _run(tmp_path, name, vals):
     return Run(d)
 
 
-def test_flattening_note_names_the_runs_still_improving(tmp_path):
+def test_convergence_note_names_the_runs_still_improving(tmp_path):
     flat = _run(tmp_path, "flat", [0.4, None, 0.2, None, 0.1, None, 0.1, None, 0.1, 0.0995])
     steep = _run(tmp_path, "steep", [0.4, 0.3, 0.2, 0.15, 0.1])
     ert = tmp_path / "ert"
     ert.mkdir()
     assert flattening.val_curve(flat.path) == [0.4, 0.2, 0.1, 0.1, 0.1, 0.0995]
-    note = flattening.flattening_note([flat, steep, Run(ert)])
+    note = flattening.convergence_note([flat, steep, Run(ert)])
     assert "not flattened: steep (33.3 %)" in note and "flat" not in note.split("not flattened")[1].split(";")[0]
     assert "trained to completion or validated too rarely): ert. A run" in note
     assert note.endswith("no predictions to check: flat, steep, ert.")
-    assert "every run with a curve meets it" in flattening.flattening_note([flat])
+    assert "every run with a curve meets it" in flattening.convergence_note([flat])
 
 
 def test_learned_compares_with_the_mean_shape_of_the_same_faces(tmp_path):
@@ -48,5 +48,5 @@ def test_learned_compares_with_the_mean_shape_of_the_same_faces(tmp_path):
     nme, mean_shape = flattening.mean_shape_nme({"points": shape, "gt": gt, "visible": visible})
     assert nme == pytest.approx(mean_shape) and mean_shape > 0.05
     assert flattening.learned_ratio(good) < 0.1 and 0.9 < flattening.learned_ratio(bad) < 1.0
-    note = flattening.flattening_note([good, bad])
+    note = flattening.convergence_note([good, bad])
     assert "**not learned**: bad (0.99 x the mean shape)" in note and "good (" not in note

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from lab import metrics
-from lab.runner.runs import FULL, LOG
+from lab.runner.runs import FULL, LOG, PREDICTIONS
 from lab.schema import get_scheme
 
 FLAT = 0.02  # relative gain over the last tenth of the validations below which a curve counts as flat
@@ -67,14 +67,14 @@ def mean_shape_nme(pred: dict) -> tuple[float, float]:
 
 def learned_ratio(run) -> float:
     """The run's NME_io over the mean shape's, on its "full" subset (else its first); nan without predictions."""
-    preds = run.predictions if (run.path / "predictions.npz").is_file() else {}
+    preds = run.predictions if (run.path / PREDICTIONS).is_file() else {}
     if not preds:
         return math.nan
     nme, shape = mean_shape_nme(preds.get(FULL) or next(iter(preds.values())))
     return nme / shape if shape > 0 else math.nan
 
 
-def flattening_note(run_list, flat: float = FLAT, learned: float = LEARNED) -> str:
+def convergence_note(run_list, flat: float = FLAT, learned: float = LEARNED) -> str:
     """Two sentences for a table of runs: both rules, and which runs (if any) break them, with their figures."""
     gains = {r.name: late_gain(val_curve(r.path)) for r in run_list}
     steep = {n: g for n, g in gains.items() if g >= flat}

@@ -13,7 +13,7 @@ import pandas as pd
 from lab.atomic import write_text_atomic
 from lab.runner import runs
 from lab.runner.compare import ced_curves, comparison_table
-from lab.runner.converged import flattening_note
+from lab.runner.converged import convergence_note
 from lab.runner.reproduce import EXPERIMENTS_DIR, Experiment, Suite, finished_runs, load_experiments, sweep_frame, verdicts
 from lab.viz.ced import save_ced
 from lab.viz.sweeps import box_jitter_frame, save_line_plot
@@ -108,7 +108,7 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
             continue
         lines += [f"**Measured** (device: {', '.join(devices)}; training wall time "
                   f"{sum(r.metrics.get('train_seconds', 0) for r in run_list) / 60:.1f} min):", "",
-                  _runs_table(run_list), "", flattening_note(run_list), ""]
+                  _runs_table(run_list), "", convergence_note(run_list), ""]
         if missing:
             lines += [f"Not run yet (`python -m lab reproduce --only {exp.name}` finishes them): {', '.join(missing)}", ""]
         if exp.robustness:
