@@ -5,7 +5,7 @@ The public API (everything else is reachable through its module, but these names
     import lab
     faces = lab.Landmarker.from_run().predict("photo.jpg")               # image in, 68 points per face out
     run = lab.train(lab.RunConfig(loss="laplace_kl", epochs=2), "runs")   # a run folder (lab.runner.runs.Run)
-    run = lab.load_run("results/lfpw-hg-laplace_kl")                     # open a finished run
+    run = lab.load_run("results/real-best")                               # open a finished run
     lab.evaluate(run.path)                                                # re-score it (metrics.json, predictions)
     lab.compare([run.path, ...], "runs/comparison")                       # table + CED figures
     lab.reproduce("results", quick=True)                                  # the reference suite + SUMMARY.md

@@ -9,7 +9,8 @@ from lab.config import CONFIG_VERSION
 from lab.runner import runs
 from pathlib import Path
 from lab import reproduce
-from lab.runner.reproduce import load_experiments, unique_runs, verdicts
+from lab.runner.reproduce import load_experiments, unique_runs
+from lab.runner.verdicts import verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,18 +22,18 @@ def test_the_suite_covers_every_paper():
             "wing_coordinates"} <= names
 
 
-@pytest.mark.parametrize("folder", ["experiments", "experiments/v2"])
-def test_every_experiment_parses_and_shared_runs_agree_in(folder):
-    """The committed suite and the re-measured one (experiments/v2): every run's config builds (an ERT beside
-    hourglass runs does not inherit their model_kw), shared run names mean one config, expectations name runs."""
-    exps = load_experiments(ROOT / folder)
+def test_every_experiment_parses_and_shared_runs_agree():
+    """Every run's config builds (an ERT beside hourglass runs does not inherit their model_kw), shared run names
+    mean one config, expectations name runs of their experiment, "real" names experiments that exist."""
+    exps = load_experiments()
     configs = unique_runs(exps)
     assert len({c.name for c in configs}) == len(configs) and configs
     assert all(c.model_kw == {} for c in configs if c.model == "ert")
-    if folder.endswith("v2"):  # the re-measured suite trains on the recipe: a base without "version" would load
-        # as a version-1 config (Adam, fixed faces, the linear head), which is what the committed suite reproduces
-        assert {c.version for c in configs} == {CONFIG_VERSION} and {c.optimizer for c in configs} == {"adamw"}
-        assert all(c.model_kw == {"stacks": 1} for c in configs if c.model == "hourglass")
+    # the suite trains on the recipe: a base without "version" would load as a version-1 config (Adam, fixed
+    # faces, the linear head), what the runs committed before the recipe were trained with
+    assert {c.version for c in configs} == {CONFIG_VERSION} and {c.optimizer for c in configs} == {"adamw"}
+    assert all(c.model_kw == {"stacks": 1} for c in configs if c.model == "hourglass")
+    assert {r for e in exps for r in e.real} <= {e.name for e in exps}
     for e in exps:
         assert {x["better"] for x in e.expect} | {x["than"] for x in e.expect} <= {c.name for c in e.runs}
 
@@ -58,7 +59,7 @@ def test_quick_suite_end_to_end(tmp_path):
             assert v["value_better"] == v["value_better"]  # not NaN: every expected metric was measured
     assert (tmp_path / "figures" / "all_methods_ced.png").stat().st_size > 5000
     assert (tmp_path / "figures" / "width_sweep_sweep.png").exists()
-    jitter = runs.open_run(tmp_path / "hg-w2").metrics["box_jitter"]
+    jitter = runs.open_run(tmp_path / "syn-w2").metrics["box_jitter"]
     assert {r["decoder"] for r in jitter} == {"argmax", "soft_argmax", "barycenter"}
     # a second call reuses every finished run instead of training again
     lines = []
@@ -106,12 +107,16 @@ def test_fine_tune_experiment_trains_its_source_first_and_marks_the_notice(tmp_p
 
 def test_readme_block_labels_runs_that_have_not_converged(tmp_path):
     """The README's results block carries the same not-converged label as SUMMARY.md for version-1 runs."""
-    import shutil
-    from pathlib import Path
-
     from lab.viz.report import README_END, README_START, update_readme
 
-    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reg-l2", tmp_path / "results" / "reg-l2")
+    from lab.config import RunConfig
+    from lab.runner.reproduce import QUICK
+    from lab.runner.train import train
+
+    # a config without "version": what every run committed before the recipe stores
+    v1 = RunConfig.from_dict({"name": "v1-run", "model": "rcn", "width": 0.0625, "loss": "l2", "threads": 1, **QUICK})
+    assert v1.version == 1
+    train(v1, tmp_path / "results", progress=False, log=lambda _: None)
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\n")
     assert update_readme(tmp_path / "results", readme)

@@ -195,7 +195,7 @@ def sweep_frames(results_dir: str | Path, available: Sequence[str]) -> list[dict
     """For each experiment of experiments/*.json with a sweep: {"experiment", "paper", "claim", "label",
     "log_x", "missing" (run names absent from the results), "frame" (lab.runner.reproduce's sweep table: run, x,
     group, subset, nme % — None while runs are missing), "verdicts" (the expected directions, or None)}."""
-    from lab.runner import reproduce
+    from lab.runner import reproduce, verdicts
 
     out = []
     for exp in reproduce.load_experiments():
@@ -207,7 +207,7 @@ def sweep_frames(results_dir: str | Path, available: Sequence[str]) -> list[dict
             try:
                 if exp.sweep:
                     item["frame"] = reproduce.sweep_frame(exp, Path(results_dir))
-                item["verdicts"] = pd.DataFrame(reproduce.verdicts(exp, Path(results_dir)))
+                item["verdicts"] = pd.DataFrame(verdicts.verdicts(exp, Path(results_dir)))
             except (RunError, KeyError, ValueError) as e:
                 item["missing"] = [f"(unreadable: {e})"]
         out.append(item)

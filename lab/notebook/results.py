@@ -23,6 +23,29 @@ def experiment_runs(name: str, results: str | Path | None = None):
     return exp, found, [c.name for c in exp.runs if c.name not in found]
 
 
+def real_counterpart(name: str, results: str | Path | None = None):
+    """The real-face side of a synthetic experiment: the finished runs of the experiments its "real" key names that
+    share a (model, loss) with its own runs, and those experiments' judged directions between two such runs.
+    Returns (runs {name: Run}, verdict dicts, real experiments missing some of those runs)."""
+    from lab.runner.reproduce import load_experiments
+    from lab.runner.verdicts import verdicts
+
+    root = results_dir(results)
+    exp = load_experiments(only=[name])[0]
+    methods = {(c.model, c.loss) for c in exp.runs}
+    found, judged, incomplete = {}, [], []
+    for real in load_experiments(only=exp.real) if exp.real else []:
+        wanted = [c.name for c in real.runs if (c.model, c.loss) in methods]
+        _, done, missing = experiment_runs(real.name, root)
+        found.update({n: done[n] for n in wanted if n in done})
+        if any(n in missing for n in wanted):
+            incomplete.append(real.name)
+        seen = {(v["better"], v["than"], v["metric"], v["subset"]) for v in judged}
+        judged += [v for v in verdicts(real, root) if v["better"] in wanted and v["than"] in wanted
+                   and (v["better"], v["than"], v["metric"], v["subset"]) not in seen]
+    return found, judged, incomplete
+
+
 def claims_vs_measured(name: str, results: str | Path | None = None, show: bool = True, ced: bool = True):
     """Print an experiment's claim and, from the results folder, its measured table (full set), whether each
     expected direction reproduced, and (ced) the runs' CED curves on the full set. Returns (table, verdicts)
@@ -30,7 +53,7 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
     import pandas as pd
 
     from lab.runner.compare import comparison_table
-    from lab.runner.reproduce import verdicts
+    from lab.runner.verdicts import verdicts
 
     root = results_dir(results)
     exp, found, missing = experiment_runs(name, root)
@@ -52,13 +75,15 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
     table = comparison_table(run_list)
     v = pd.DataFrame(verdicts(exp, root))
     if len(v):
-        v = v[["better", "than", "metric", "subset", "value_better", "value_than", "reproduced"]]
+        v = v[["better", "than", "metric", "subset", "mean_better", "mean_than", "seeds_better", "seeds_than",
+               "spread", "verdict", "reproduced"]]
     if show:
         from IPython.display import display
 
         display(table[table.subset == "full"] if "full" in set(table.subset) else table)
         print("Did the direction the paper reports reproduce here?")
         display(v)
+        _show_real(name, root)
         if ced:
             from lab.runner.compare import ced_curves
 
@@ -69,6 +94,27 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
                 title = f"{exp.name}: CED on the full test set (reference runs){smoke}"
                 shown(viz_ced.ced_figure)(curves, t=t, title=title)
     return table, v
+
+
+def _show_real(name: str, root: Path) -> None:
+    """Print and display the real-face counterpart of a synthetic experiment (nothing if it names none)."""
+    import pandas as pd
+    from IPython.display import display
+
+    from lab.runner.compare import comparison_table
+
+    found, judged, incomplete = real_counterpart(name, root)
+    if not found and not incomplete:
+        return
+    print("\nThe same methods on real faces (LFPW validation split, research-only data):")
+    if found:
+        display(comparison_table(list(found.values())).drop(columns=["decoder"]))
+    if judged:
+        display(pd.DataFrame(judged)[["better", "than", "metric", "subset", "mean_better", "mean_than",
+                                      "seeds_better", "seeds_than", "spread", "verdict"]])
+    if incomplete:
+        print(f"Real-face runs missing for {', '.join(incomplete)}: `python -m lab reproduce --only "
+              f"{','.join(incomplete)}` trains them where the LFPW folder is present.")
 
 
 def sweep_figure(name: str, results: str | Path | None = None):
@@ -112,7 +158,8 @@ def all_verdicts(results: str | Path | None = None):
     names of the experiments skipped for missing runs."""
     import pandas as pd
 
-    from lab.runner.reproduce import load_experiments, verdicts
+    from lab.runner.reproduce import load_experiments
+    from lab.runner.verdicts import verdicts
 
     rows, skipped = [], []
     for exp in load_experiments():
@@ -124,5 +171,5 @@ def all_verdicts(results: str | Path | None = None):
             rows.append({"experiment": exp.name, "paper": exp.paper.split(",")[0], "better": v["better"],
                          "than": v["than"], "metric": v["metric"], "subset": v["subset"],
                          "value_better": v["value_better"], "value_than": v["value_than"],
-                         "reproduced": v["reproduced"]})
+                         "spread": v["spread"], "verdict": v["verdict"], "reproduced": v["reproduced"]})
     return pd.DataFrame(rows), skipped

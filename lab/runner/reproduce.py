@@ -1,8 +1,10 @@
 """`python -m lab reproduce [--quick]`: the reference experiments, from experiments/*.json, into results/.
 
 Each experiment file names a paper, its claim, a base config, the runs (overrides of the base), optionally a
-sweep to plot, a robustness protocol, and the expected directions ("expect") that SUMMARY.md checks against the
-measured numbers. A run shared by several experiments (same name) must have the same config and is trained once.
+sweep to plot, a robustness protocol, the experiments that repeat its comparison on real faces ("real": the
+notebooks show their runs of the same model and loss beside the synthetic ones), and the expected directions
+("expect") that SUMMARY.md checks against the measured numbers (lab.runner.verdicts judges them against the seed
+spread). A run shared by several experiments (same name) must have the same config and is trained once.
 Finished runs with an identical config are reused, so an interrupted reproduce continues where it stopped.
 Experiments on real data name the folder in their configs ("data": "300w:../shared/data/lfpw-train", relative to
 the working directory: run reproduce from the repository root); where that folder is absent the experiment is
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from lab.runner import runs
@@ -28,7 +29,6 @@ from lab.config import RunConfig
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"  # the repository's experiments/
 QUICK = {"train_n": 48, "val_n": 12, "test_n": 12, "epochs": 1, "batch_size": 16, "synth_size": 96}
 QUICK_UNLABELED = 16
-LOWER_IS_BETTER = ("nme", "fr@", "spread", "jitter")
 
 
 @dataclass
@@ -44,6 +44,7 @@ class Experiment:
     notice: str = ""
     discussion: str = ""  # what may explain a direction that does not reproduce (no numbers: they are measured)
     missing_data: str | None = None  # a real-data path the runs need that is not on this machine
+    real: list[str] = field(default_factory=list)  # experiments that repeat this comparison on real faces
 
     @property
     def available(self) -> bool:
@@ -95,7 +96,7 @@ def load_experiments(folder: str | Path = EXPERIMENTS_DIR, quick: bool = False, 
             configs.append(RunConfig.from_dict(data, source=f"{path} run {override.get('name')}"))
         exps.append(Experiment(spec["name"], spec["paper"], spec["claim"], configs, spec.get("sweep"),
                                spec.get("robustness"), spec.get("expect", []), str(path), spec.get("notice", ""),
-                               spec.get("discussion", ""), _missing_data(configs)))
+                               spec.get("discussion", ""), _missing_data(configs), spec.get("real", [])))
     if only and len(exps) != len(set(only)):
         known = [json.loads(p.read_text())["name"] for p in sorted(Path(folder).glob("*.json"))]
         raise ValueError(f"unknown experiment in {only}; valid: {known}")
@@ -146,33 +147,6 @@ def _robustness(exp: Experiment, results: Path, log: Callable[[str], None]) -> N
                              decoders=spec.get("decoders"))
         metrics = run.metrics | {"box_jitter": curve.to_dict("records"), "temporal_jitter": tj.to_dict("records")}
         write_json_atomic(run.path / runs.METRICS, metrics)
-
-
-def metric_value(run: runs.Run, metric: str, subset: str) -> float:
-    """A number from a run's metrics: a subset metric, or jitter_nme@LEVEL (own decoder), or temporal_jitter."""
-    m = run.metrics
-    if metric.startswith("jitter_nme@"):
-        level = float(metric.split("@")[1])
-        rows = [r for r in m.get("box_jitter", []) if np.isclose(r["level"], level) and r["decoder"] == m["decoder"]
-                and (r["subset"] == subset or subset == "full")]
-        return float(np.mean([r["nme"] for r in rows])) if rows else float("nan")
-    if metric == "temporal_jitter":
-        rows = [r for r in m.get("temporal_jitter", []) if r["decoder"] == m["decoder"]]
-        return rows[0]["temporal_jitter"] if rows else float("nan")
-    return float(m["subsets"].get(subset, {}).get(metric, float("nan")))
-
-
-def verdicts(exp: Experiment, results: Path) -> list[dict]:
-    """Each expected direction with both measured values and whether it reproduced."""
-    out = []
-    done = {r.name: r for r in finished_runs(exp, results)}
-    for e in exp.expect:
-        a, b = (metric_value(done[e[k]], e["metric"], e["subset"]) if e[k] in done else float("nan")
-                for k in ("better", "than"))
-        lower = any(e["metric"].startswith(p) for p in LOWER_IS_BETTER)
-        ok = (a < b) if lower else (a > b)
-        out.append({**e, "value_better": a, "value_than": b, "reproduced": bool(ok and np.isfinite(a) and np.isfinite(b))})
-    return out
 
 
 def sweep_frame(exp: Experiment, results: Path) -> pd.DataFrame:

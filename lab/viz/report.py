@@ -14,7 +14,8 @@ from lab.atomic import write_text_atomic
 from lab.runner import runs
 from lab.runner.compare import ced_curves, comparison_table
 from lab.runner.converged import convergence_note
-from lab.runner.reproduce import EXPERIMENTS_DIR, Experiment, Suite, finished_runs, load_experiments, sweep_frame, verdicts
+from lab.runner.reproduce import EXPERIMENTS_DIR, Experiment, Suite, finished_runs, load_experiments, sweep_frame
+from lab.runner.verdicts import NOISE_FACTOR, describe, verdicts
 from lab.viz.ced import save_ced
 from lab.viz.sweeps import box_jitter_frame, save_line_plot
 
@@ -118,11 +119,9 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
                     rows.append({"run": r.name, "decoder": t["decoder"], "temporal jitter (px^2)": round(t["temporal_jitter"], 4)})
             lines += ["Temporal jitter on smooth sequences (mean squared second difference of the error):", "",
                       _md_table(pd.DataFrame(rows)), ""]
-        lines += ["**Did the direction reproduce?**", ""]
+        lines += ["**Did the direction reproduce?** " + NOISE_RULE, ""]
         for v in verdicts(exp, results):
-            mark = "yes" if v["reproduced"] else ("not measured" if np.isnan(v["value_better"] + v["value_than"]) else "**no**")
-            lines.append(f"- {v['better']} vs {v['than']} on {v['metric']} ({v['subset']}): "
-                         f"{v['value_better']:.4f} vs {v['value_than']:.4f} -> {mark}")
+            lines.append(f"- {v['better']} vs {v['than']} on {v['metric']} ({v['subset']}): {describe(v)}")
         lines.append("")
         if exp.discussion:
             lines += [f"**Reading it.** {exp.discussion}", ""]
@@ -151,6 +150,9 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
     return write_text_atomic(results / "SUMMARY.md", "\n".join(lines))
 
 
+NOISE_RULE = (f"Pairs are judged on their means over seeds where a method has several; \"within noise\": the gap is "
+              f"below {NOISE_FACTOR:g} x the seed spread (the pair's own, else the largest measured on the same data; "
+              f"lab/runner/verdicts.py).")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -166,17 +168,18 @@ def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README
     rows = []
     for exp in exps:
         for v in verdicts(exp, results):
-            mark = "yes" if v["reproduced"] else ("not measured yet" if np.isnan(v["value_better"] + v["value_than"]) else "no")
+            seeds = f" ({v['seeds_better']} vs {v['seeds_than']} seeds)" if max(v["seeds_better"], v["seeds_than"]) > 1 else ""
             rows.append({"experiment": exp.name, "expected": f"{v['better']} < {v['than']}", "metric": v["metric"],
-                         "subset": v["subset"], "measured": f"{v['value_better']:.4f} vs {v['value_than']:.4f}",
-                         "reproduced": mark})
+                         "subset": v["subset"], "measured": f"{v['mean_better']:.4f} vs {v['mean_than']:.4f}{seeds}",
+                         "seed spread": f"{v['spread']:.4f}" if np.isfinite(v["spread"]) else "",
+                         "reproduced": v["verdict"]})
     done, _ = runs.list_runs(results)
     table = comparison_table(done)
     full = table[table.subset.isin(["full", "val"])].drop(columns=["decoder", "subset"]) if len(table) else table
     note = runs.recipe_note(done)  # the label SUMMARY.md, the notebooks and the dashboard carry too
     block = "\n".join([README_START, "", *([f"**{note}**", ""] if note else []),
                        "Did each paper's direction reproduce? (synthetic benchmark; the real_* "
-                       "experiments on the research-only LFPW faces)", "",
+                       "experiments on the research-only LFPW faces). " + NOISE_RULE, "",
                        _md_table(pd.DataFrame(rows)), "", "Every reference run on the full synthetic test set "
                        "(common + challenge), or on the real validation split (the lfpw-* runs):",
                        "", _md_table(full), "", README_END])
