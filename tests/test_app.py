@@ -458,7 +458,7 @@ def test_live_heatmaps_and_predictions_match_the_stored_run(results):
                         invert_affine(matrix))
     assert np.allclose(mean, stored["mean"], atol=1e-3)  # the heatmap shown is the one the metrics came from
     live = predict_record(model, record, run.config)
-    assert np.allclose(live["points"], stored["points"], atol=1e-4)
+    assert np.allclose(live["points"], stored["points"], atol=1e-3)  # stored on a 1/1024 px grid
     wrong = build_model("rcn", num_points=98, width=0.0625)
     with pytest.raises(ValueError, match="K=98 landmarks but this face has K=68"):
         ins.run_heatmaps(wrong, record, run.config)

@@ -170,18 +170,39 @@ def test_predictions_file_stores_duplicates_once_and_shape_statistics_in_half_pr
     rng = np.random.default_rng(0)
     pts = rng.uniform(0, 128, (20, 68, 2))
     cov = rng.uniform(0.5, 40.0, (20, 68, 2, 2))
+    cov[..., 1, 0] = cov[..., 0, 1]  # symmetric, as every covariance
     subset = {"points": pts, "mean": pts.copy(), "soft_argmax_points": pts.copy(), "gt": pts + 1.0,
               "cov": cov, "visible": np.ones((20, 68), bool)}
     path = runs.save_predictions(tmp_path / "p.npz", {"common": subset, "challenge": subset})
     back = runs.load_predictions(path)
     assert set(back) == {"common", "challenge", "full"}
     for name in ("points", "mean", "soft_argmax_points"):
-        assert back["common"][name].dtype == np.float32 and np.allclose(back["common"][name], pts, atol=1e-4)
+        assert back["common"][name].dtype == np.float32  # coordinates on a 1/QUANTUM px grid: error <= half a step
+        assert np.abs(back["common"][name] - pts).max() <= 0.5 / runs.QUANTUM + 1e-5
+    q = back["common"]["points"].astype(np.float64) * runs.QUANTUM
+    assert np.allclose(q, np.round(q), atol=1e-3)
     assert back["common"]["cov"].dtype == np.float32 and np.allclose(back["common"]["cov"], cov, rtol=1e-3)
     assert back["full"]["mean"].shape == (40, 68, 2)
     with np.load(path) as z:  # the copies are references, not arrays
         assert z["common/mean"].dtype.kind == "U" and z["common/points"].dtype == np.float32
-        assert z["common/cov"].dtype == np.float16
+        assert z["common/cov~sym"].dtype == np.float16 and z["common/cov~sym"].shape == (20, 68, 3)  # xx, xy, yy
+    # another decoder's points: a float16 offset from the points (error below 5e-4 x the offset, plus the grids of
+    # both), unless far off
+    near, far = pts + rng.normal(0, 3, pts.shape), pts.copy()
+    far[0, 0] += 5000.0
+    path = runs.save_predictions(tmp_path / "q.npz", {"val": {"points": pts, "dark_points": near, "argmax_points": far,
+                                                              "mean": near.copy(), "gt": pts + 1.0}})
+    with np.load(path) as z:
+        assert z["val/dark_points+points"].dtype == np.float16 and z["val/argmax_points"].dtype == np.float32
+        assert str(z["val/mean"]) == "@dark_points" and z["val/gt"].dtype == np.float32
+    back = runs.load_predictions(path)["val"]
+    err = np.abs(back["dark_points"] - near.astype(np.float32))
+    assert back["dark_points"].dtype == np.float32 and (err <= 5e-4 * np.abs(near - pts) + 1 / runs.QUANTUM).all() and err.max() > 0
+    assert np.array_equal(back["argmax_points"], (np.round(far * runs.QUANTUM) / runs.QUANTUM).astype(np.float32)) and np.array_equal(back["mean"], back["dark_points"])
+    assert np.abs(back["gt"] - (pts + 1.0)).max() <= 0.5 / runs.QUANTUM + 1e-5  # gt: on the grid, never an offset
+    np.savez(tmp_path / "orphan.npz", **{"val/dark_points+points": np.zeros((2, 68, 2), np.float16)})
+    with pytest.raises(runs.RunError, match="offset from points"):
+        runs.load_predictions(tmp_path / "orphan.npz")
     np.savez(tmp_path / "bad.npz", **{"common/points": np.array("@nowhere")})
     with pytest.raises(runs.RunError, match="nowhere"):
         runs.load_predictions(tmp_path / "bad.npz")

@@ -53,17 +53,25 @@ def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
 
 HALF_PRECISION = ("cov", "laplace_scale", "spread")  # display-only shape statistics: float16 on disk (5e-4 relative)
 SAME_AS = "@"  # a stored 0-d string "@mean": this array equals the subset's array "mean" (stored once)
+QUANTUM = 1024  # coordinates on disk are multiples of 1/QUANTUM px
+OFFSET = "+points"  # "<array>+points": the array minus the subset's points, as float16 (see save_predictions)
+OFFSET_MAX = 4096.0  # px: beyond, float16's error (5e-4 x the offset) would pass 2 px; such arrays stay float32
+SYMMETRIC = "cov"  # (..., 2, 2) covariances are stored as their three distinct entries "cov~sym" (..., 3)
 
 
 def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
     """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points"). Coordinates are stored as float32
-    (1e-5 px); the shape statistics in HALF_PRECISION as float16; an array equal to an earlier one of its subset
-    (e.g. points = soft_argmax_points = mean for a soft-argmax run) as a reference to it. A "full" subset that is the
-    concatenation of the others is not stored: load_predictions rebuilds it. Read back with load_predictions."""
+    rounded to 1/QUANTUM px (error <= 5e-4 px, and the low mantissa bits compress away); the shape statistics in HALF_PRECISION as float16; an array equal to an earlier one of its subset
+    (e.g. points = soft_argmax_points = mean for a soft-argmax run) as a reference to it; the other decoders' points
+    and the distribution mean (any other float array shaped like points, but not gt) as float16 offsets from the
+    points ("<array>+points"; error below 5e-4 x the offset: 0.005 px where two decoders disagree by 10 px; offsets
+    beyond OFFSET_MAX stay float32); the covariances as their entries xx, xy, yy ("cov~sym"), which
+    keeps a synthetic run's file about half the size. A "full" subset that is the concatenation of the others is
+    not stored: load_predictions rebuilds it. Read back with load_predictions."""
     def small(name: str, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v)
         if v.dtype.kind == "f":
-            return v.astype(np.float16 if name in HALF_PRECISION else np.float32)
+            return v.astype(np.float16) if name in HALF_PRECISION else (np.round(v * QUANTUM) / QUANTUM).astype(np.float32)
         return v
 
     flat: dict[str, np.ndarray] = {}
@@ -75,9 +83,19 @@ def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]
             v = small(k, v)
             same = next((name for name, w in kept.items() if w.shape == v.shape and w.dtype == v.dtype
                          and np.array_equal(w, v)), None)
-            flat[f"{s}/{k}"] = np.array(SAME_AS + same) if same else v
-            if not same:
-                kept[k] = v
+            points = kept.get("points")
+            if same:
+                flat[f"{s}/{k}"] = np.array(SAME_AS + same)
+                continue
+            kept[k] = v
+            if k == SYMMETRIC and v.shape[-2:] == (2, 2):
+                flat[f"{s}/{k}~sym"] = np.stack([v[..., 0, 0], v[..., 0, 1], v[..., 1, 1]], -1)
+                continue
+            offset = None if points is None or k == "gt" or v.dtype != np.float32 or v.shape != points.shape else v - points
+            if offset is not None and np.isfinite(offset).all() and np.abs(offset).max(initial=0) < OFFSET_MAX:
+                flat[f"{s}/{k}{OFFSET}"] = offset.astype(np.float16)
+            else:
+                flat[f"{s}/{k}"] = v
     buf = io.BytesIO()
     np.savez_compressed(buf, **flat)
     return write_bytes_atomic(path, buf.getvalue())
@@ -98,6 +116,13 @@ def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     except Exception as e:
         raise RunError(f"{path}: not a readable predictions file ({type(e).__name__}: {e})") from None
     for subset, arrays in out.items():
+        if f"{SYMMETRIC}~sym" in arrays:
+            xx, xy, yy = np.moveaxis(arrays.pop(f"{SYMMETRIC}~sym"), -1, 0)
+            arrays[SYMMETRIC] = np.stack([np.stack([xx, xy], -1), np.stack([xy, yy], -1)], -2)
+        for name in [n for n in arrays if n.endswith(OFFSET)]:
+            if "points" not in arrays or arrays["points"].dtype.kind == "U":
+                raise RunError(f"{path}: {subset}/{name} is an offset from points, which the file does not hold")
+            arrays[name[: -len(OFFSET)]] = arrays.pop(name) + arrays["points"]
         for name, v in arrays.items():
             if v.dtype.kind == "U":
                 ref = str(v)[len(SAME_AS):]
