@@ -120,6 +120,15 @@ def soft_argmax(heatmaps: Tensor, temperature: float = 1.0) -> Tensor:
     return expectation(normalize(heatmaps, "softmax", temperature))
 
 
+@register_decoder("relu_mean", "relu", "mean of relu(H) / sum relu(H) over the whole map (STAR's official decoder)")
+def decode_relu_mean(heatmaps: Tensor) -> Tensor:
+    """The mean of the map's relu distribution, over every pixel: what STAR's official code decodes
+    (ZhenglinZhou/STAR, decoder_default.get_coords_from_heatmap: sum(grid * H) / sum H on its in+relu maps, which
+    are non-negative), and the first moment STAR's and W2's losses train. No argmax, no window: a wide map is read
+    by its centre of mass, not by its noisiest pixel. (..., h, w) -> (..., 2); an all-zero map gives its centre."""
+    return expectation(normalize(heatmaps, "relu"))
+
+
 def _argmax_xy(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
     """Integer column and row of each map's maximum: two (...,) long tensors."""
     w = heatmaps.shape[-1]

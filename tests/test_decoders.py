@@ -61,7 +61,10 @@ def test_a_run_is_decoded_at_the_temperature_it_trained_with():
     assert run_decoding(RunConfig(loss="l1", softargmax_temperature=0.5)).temperature == 0.5
     # relu-normalised losses read relu maps; the config's decoder and its parameters win over the loss's
     star = run_decoding(RunConfig(loss="star"))
-    assert star.decoder == "barycenter" and torch.allclose(star.distribution(maps), normalize(maps, "relu"))
+    assert star.decoder == "relu_mean" and torch.allclose(star.distribution(maps), normalize(maps, "relu"))
+    # a version-1 STAR config keeps the decoder it was evaluated with: barycenter, window 5
+    old = run_decoding(RunConfig.from_dict({"loss": "star"}))
+    assert old.decoder == "barycenter" and old.kwargs_for("barycenter") == {"window": 5}
     own = run_decoding(RunConfig(loss="star", decoder="barycenter", decoder_kw={"window": 3}))
     assert own.kwargs_for("barycenter") == {"window": 3} and own.kwargs_for("argmax") == {}
     assert own.kwargs_for("soft_argmax") == {"temperature": 1.0}
@@ -71,3 +74,18 @@ def test_every_loss_names_a_registered_decoder_and_a_real_temperature_knob():
     for spec in LOSSES.values():
         assert spec.decoder in DECODERS
         assert spec.temperature is None or spec.temperature in spec.defaults
+
+
+def test_relu_mean_is_the_official_star_decoder_by_hand():
+    """STAR's decoder_default: sum(grid * H) / sum H over the whole (non-negative) map; relu first for raw maps."""
+    from lab.heatmaps import decode
+
+    maps = torch.zeros(1, 2, 5, 7)
+    maps[0, 0, 1, 2], maps[0, 0, 3, 6] = 3.0, 1.0  # mass 3 at (x 2, y 1), 1 at (x 6, y 3)
+    maps[0, 1, 4, 0], maps[0, 1, 0, 0] = 2.0, -5.0  # a negative pixel counts as zero
+    out = decode(maps, "relu_mean")
+    assert torch.allclose(out[0, 0], torch.tensor([(3 * 2 + 6) / 4, (3 * 1 + 3) / 4]), atol=1e-6)
+    assert torch.allclose(out[0, 1], torch.tensor([0.0, 4.0]), atol=1e-6)
+    # unlike the barycenter, a second mode far from the peak moves it
+    assert not torch.allclose(out[0, 0], decode(maps, "barycenter", window=3)[0, 0])
+    assert torch.allclose(decode(torch.zeros(1, 1, 5, 7), "relu_mean"), torch.tensor([[[3.0, 2.0]]]), atol=1e-4)

@@ -234,7 +234,7 @@ def test_barycenter_window_hand_case_and_validation():
 
 def test_decode_dispatch():
     h = encode_gaussian(_random_interior(5, 4.0, 12.0), (16, 16), 1.0)
-    assert set(DECODERS) == {"argmax", "dark", "soft_argmax", "barycenter"}
+    assert set(DECODERS) == {"argmax", "dark", "soft_argmax", "barycenter", "relu_mean"}
     torch.testing.assert_close(decode(h), decode_argmax(h))
     torch.testing.assert_close(decode(h, "argmax", quarter_shift=False), decode_argmax(h, False))
     torch.testing.assert_close(decode(h, "soft_argmax", temperature=0.1), soft_argmax(h, 0.1))

@@ -336,7 +336,7 @@ def test_gradcheck_float64():
 
 def test_registry_visibility_and_shapes():
     spec = get_loss_spec("star")
-    assert spec.input == "heatmap" and spec.decoder == "barycenter"
+    assert spec.input == "heatmap" and spec.decoder == "relu_mean"  # the official decoder_default
     assert spec.defaults == {"w": 1.0, "eps": 1e-5, "beta": 0.01}
     loss = build_loss("star")
     g = torch.Generator().manual_seed(4)

@@ -19,10 +19,10 @@ def _inputs(seed=0, b=2, k=4, h=16, w=12):
     return maps, target, visible
 
 
-def test_registered_with_the_star_decoder():
+def test_registered_with_the_local_barycenter_and_star_with_the_official_mean():
     assert "star_awing" in LOSSES
     spec = get_loss_spec("star_awing")
-    assert spec.input == "heatmap" and spec.decoder == "barycenter" == get_loss_spec("star").decoder
+    assert spec.input == "heatmap" and spec.decoder == "barycenter" and get_loss_spec("star").decoder == "relu_mean"
     assert spec.defaults["awing_weight"] == 10.0
     assert isinstance(build_loss("star_awing"), StarAWing)
 

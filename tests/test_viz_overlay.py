@@ -201,4 +201,4 @@ def test_recolour_traces_by_run_prefix_and_decoder_suffix():
                      go.Scatter(name="other")])
     ov.recolour_traces(fig, {"star": "#111111", "star-big": "#222222"}, ov.decoder_dashes())
     assert fig.data[0].line.color == "#111111" and fig.data[1].line.color == "#222222"
-    assert fig.data[1].line.dash == "dash" and fig.data[2].line.color is None
+    assert fig.data[1].line.dash == ov.decoder_dash("barycenter") != "solid" and fig.data[2].line.color is None

@@ -207,7 +207,8 @@ def sweep_frames(results_dir: str | Path, available: Sequence[str]) -> list[dict
             try:
                 if exp.sweep:
                     item["frame"] = reproduce.sweep_frame(exp, Path(results_dir))
-                item["verdicts"] = pd.DataFrame(verdicts.verdicts(exp, Path(results_dir)))
+                judged = pd.DataFrame(verdicts.verdicts(exp, Path(results_dir)))
+                item["verdicts"] = judged[[c for c in verdicts.COLUMNS if c in judged]] if len(judged) else judged
             except (RunError, KeyError, ValueError) as e:
                 item["missing"] = [f"(unreadable: {e})"]
         out.append(item)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.runner.runs import recipe_note
+from lab.runner.verdicts import COLUMNS
 from lab.notebook.session import RESULTS_ENV, results_dir
 from lab.notebook.widgets import shown
 from lab.viz import ced as viz_ced
@@ -75,8 +76,7 @@ def claims_vs_measured(name: str, results: str | Path | None = None, show: bool 
     table = comparison_table(run_list)
     v = pd.DataFrame(verdicts(exp, root))
     if len(v):
-        v = v[["better", "than", "metric", "subset", "mean_better", "mean_than", "seeds_better", "seeds_than",
-               "spread", "verdict", "reproduced"]]
+        v = v[list(COLUMNS)]
     if show:
         from IPython.display import display
 
@@ -110,8 +110,7 @@ def _show_real(name: str, root: Path) -> None:
     if found:
         display(comparison_table(list(found.values())).drop(columns=["decoder"]))
     if judged:
-        display(pd.DataFrame(judged)[["better", "than", "metric", "subset", "mean_better", "mean_than",
-                                      "seeds_better", "seeds_than", "spread", "verdict"]])
+        display(pd.DataFrame(judged)[list(COLUMNS)])
     if incomplete:
         print(f"Real-face runs missing for {', '.join(incomplete)}: `python -m lab reproduce --only "
               f"{','.join(incomplete)}` trains them where the LFPW folder is present.")

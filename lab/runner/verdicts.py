@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from lab.runner.reproduce import Experiment
 
 LOWER_IS_BETTER = ("nme", "fr@", "spread", "jitter")
+COLUMNS = ("better", "than", "metric", "subset", "mean_better", "mean_than", "seeds_better", "seeds_than", "spread",
+           "spread_from", "verdict")  # what a table of verdicts shows (the notebooks, the dashboard)
 NOISE_FACTOR = 2.0  # a gap below twice the seed spread is "within noise"
 _NOT_THE_METHOD = ("name", "seed", "device", "workers", "threads")
 
