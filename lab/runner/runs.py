@@ -53,19 +53,19 @@ def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
 
 HALF_PRECISION = ("cov", "laplace_scale", "spread")  # display-only shape statistics: float16 on disk (5e-4 relative)
 SAME_AS = "@"  # a stored 0-d string "@mean": this array equals the subset's array "mean" (stored once)
-QUANTUM = 1024  # coordinates on disk are multiples of 1/QUANTUM px
-OFFSET = "+points"  # "<array>+points": the array minus the subset's points, as float16 (see save_predictions)
-OFFSET_MAX = 4096.0  # px: beyond, float16's error (5e-4 x the offset) would pass 2 px; such arrays stay float32
+QUANTUM = 256  # coordinates on disk are multiples of 1/QUANTUM px (error <= 0.002 px)
+OFFSET = "+points"  # "<array>+points": the array minus the subset's points, in int16 units of 1/QUANTUM px
+OFFSET_MAX = np.iinfo(np.int16).max  # in those units (128 px): an array farther from the points stays float32
 SYMMETRIC = "cov"  # (..., 2, 2) covariances are stored as their three distinct entries "cov~sym" (..., 3)
 
 
 def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]) -> Path:
     """predictions.npz with keys "<subset>/<array>" (e.g. "challenge/points"). Coordinates are stored as float32
-    rounded to 1/QUANTUM px (error <= 5e-4 px, and the low mantissa bits compress away); the shape statistics in HALF_PRECISION as float16; an array equal to an earlier one of its subset
+    rounded to 1/QUANTUM px (error <= 0.002 px, and the low mantissa bits compress away); the shape statistics in HALF_PRECISION as float16; an array equal to an earlier one of its subset
     (e.g. points = soft_argmax_points = mean for a soft-argmax run) as a reference to it; the other decoders' points
-    and the distribution mean (any other float array shaped like points, but not gt) as float16 offsets from the
-    points ("<array>+points"; error below 5e-4 x the offset: 0.005 px where two decoders disagree by 10 px; offsets
-    beyond OFFSET_MAX stay float32); the covariances as their entries xx, xy, yy ("cov~sym"), which
+    and the distribution mean (any other float array shaped like points, but not gt) as int16 offsets from the
+    points in units of the grid ("<array>+points": exact, since both lie on it; an array more than 128 px from the
+    points stays float32); the covariances as their entries xx, xy, yy ("cov~sym"), which
     keeps a synthetic run's file about half the size. A "full" subset that is the concatenation of the others is
     not stored: load_predictions rebuilds it. Read back with load_predictions."""
     def small(name: str, v: np.ndarray) -> np.ndarray:
@@ -91,9 +91,11 @@ def save_predictions(path: str | Path, subsets: dict[str, dict[str, np.ndarray]]
             if k == SYMMETRIC and v.shape[-2:] == (2, 2):
                 flat[f"{s}/{k}~sym"] = np.stack([v[..., 0, 0], v[..., 0, 1], v[..., 1, 1]], -1)
                 continue
-            offset = None if points is None or k == "gt" or v.dtype != np.float32 or v.shape != points.shape else v - points
-            if offset is not None and np.isfinite(offset).all() and np.abs(offset).max(initial=0) < OFFSET_MAX:
-                flat[f"{s}/{k}{OFFSET}"] = offset.astype(np.float16)
+            offset = None
+            if points is not None and k != "gt" and v.dtype == np.float32 and v.shape == points.shape:
+                offset = np.round((v.astype(np.float64) - points) * QUANTUM)
+            if offset is not None and np.isfinite(offset).all() and np.abs(offset).max(initial=0) <= OFFSET_MAX:
+                flat[f"{s}/{k}{OFFSET}"] = offset.astype(np.int16)
             else:
                 flat[f"{s}/{k}"] = v
     buf = io.BytesIO()
@@ -122,7 +124,8 @@ def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
         for name in [n for n in arrays if n.endswith(OFFSET)]:
             if "points" not in arrays or arrays["points"].dtype.kind == "U":
                 raise RunError(f"{path}: {subset}/{name} is an offset from points, which the file does not hold")
-            arrays[name[: -len(OFFSET)]] = arrays.pop(name) + arrays["points"]
+            arrays[name[: -len(OFFSET)]] = (arrays["points"].astype(np.float64) + arrays.pop(name) / QUANTUM
+                                            ).astype(np.float32)
         for name, v in arrays.items():
             if v.dtype.kind == "U":
                 ref = str(v)[len(SAME_AS):]
