@@ -41,5 +41,13 @@ def test_real_counterpart_shows_the_same_methods_on_real_faces(tmp_path):
     assert incomplete == ["seeds_real"] and "real-softargmax-s2" not in found
 
 
+def test_the_classic_baseline_sits_beside_every_real_comparison(tmp_path):
+    real = {c.name: c for c in load_experiments(only=["real_faces"])[0].runs}
+    for name in ("real-ert", "real-star", "real-heatmap_mse"):
+        _fake_run(tmp_path, real[name], 0.05)
+    found, _, incomplete = real_counterpart("star_ambiguity", tmp_path)
+    assert {"real-ert", "real-star", "real-heatmap_mse"} <= set(found) and incomplete == ["real_faces"]
+
+
 def test_an_experiment_without_real_counterpart_shows_nothing(tmp_path):
     assert real_counterpart("adversarial", tmp_path) == ({}, [], [])

@@ -26,7 +26,8 @@ def experiment_runs(name: str, results: str | Path | None = None):
 
 def real_counterpart(name: str, results: str | Path | None = None):
     """The real-face side of a synthetic experiment: the finished runs of the experiments its "real" key names that
-    share a (model, loss) with its own runs, and those experiments' judged directions between two such runs.
+    share a (model, loss) with its own runs, plus dlib's ERT (the classic baseline, beside every comparison), and
+    those experiments' judged directions between two such runs.
     Returns (runs {name: Run}, verdict dicts, real experiments missing some of those runs)."""
     from lab.runner.reproduce import load_experiments
     from lab.runner.verdicts import verdicts
@@ -36,7 +37,7 @@ def real_counterpart(name: str, results: str | Path | None = None):
     methods = {(c.model, c.loss) for c in exp.runs}
     found, judged, incomplete = {}, [], []
     for real in load_experiments(only=exp.real) if exp.real else []:
-        wanted = [c.name for c in real.runs if (c.model, c.loss) in methods]
+        wanted = [c.name for c in real.runs if (c.model, c.loss) in methods or c.model == "ert"]
         _, done, missing = experiment_runs(real.name, root)
         found.update({n: done[n] for n in wanted if n in done})
         if any(n in missing for n in wanted):
