@@ -74,3 +74,14 @@ def test_missing_run_is_not_measured_and_described():
     pool = _seeds("laplace_kl", [0.040, 0.041, 0.042]) + _seeds("l2", [0.050, 0.051, 0.052])
     text = describe(judge(EXPECT, pool))
     assert "mean over seeds 0.0410 [3] vs 0.0510 [3]" in text and text.endswith("-> yes")
+
+
+def test_a_single_seed_beside_a_seeded_method_takes_the_larger_floor():
+    """wing (one seed) vs l2 (three, spread 0.001): the one seed's own spread is unknown, so the data's largest
+    seed spread (0.004, another method's) judges the pair, not l2's small one."""
+    pool = (_seeds("l2", [0.050, 0.051, 0.052]) + _seeds("noisy", [0.030, 0.034, 0.038])
+            + [_run("wing", "wing", 0, 0.045)])
+    v = judge({**EXPECT, "better": "wing", "than": "l2"}, pool)
+    assert v["spread"] == pytest.approx(0.004) and v["spread_from"] == "seeds of noisy"
+    assert v["verdict"] == "within noise"  # gap 0.006 < 2 x 0.004, though > 2 x 0.001
+    assert judge({**EXPECT, "better": "wing", "than": "l2"}, pool[:3] + pool[-1:])["verdict"] == "yes"

@@ -4,9 +4,10 @@ judged against the spread between seeds, so that a gap the seeds alone could mak
 Seeds of a run are the finished runs in the same results folder whose config is the same but for the name and the
 seed (and where it ran: device, workers, threads). The spread of a method is the sample standard deviation
 (ddof = 1) of the metric over its seeds. A pair is judged on the means over its seeds; its spread is the larger of
-the two methods' own spreads, or, where neither method has two seeds, the largest spread measured on the same
-data, metric and subset by any method that has (the suite's seeded pairs: the noise floor of that benchmark);
-with no seeded method at all there is no spread and the verdict is a plain yes / no.
+the two methods' own spreads, and, where a method has fewer than two seeds (its own spread unknown), of the
+largest spread measured on the same data, metric and subset by any method that has (the suite's seeded pairs:
+the noise floor of that benchmark); with no seeded method at all there is no spread and the verdict is a plain
+yes / no.
 
     verdict = "within noise"  if |mean_A - mean_B| < NOISE_FACTOR * spread
               "yes" / "no"    otherwise, by whether A beats B (lower is better for NME, FR, spread and jitter)
@@ -96,9 +97,10 @@ def judge(expect: dict, pool: list[runs.Run]) -> dict:
         out[f"mean_{side}"] = means[-1]
         spreads.append(_spread(vals))
     spread, source = (float(np.nanmax(spreads)), "own seeds") if np.isfinite(spreads).any() else (float("nan"), "")
-    if not np.isfinite(spread) and expect["better"] in by_name:
-        spread, name = noise_floor(pool, by_name[expect["better"]].config.data, metric, subset)
-        source = f"seeds of {name}" if name else ""
+    if not np.isfinite(spreads).all() and expect["better"] in by_name:  # a method with one seed: borrow the floor
+        floor, name = noise_floor(pool, by_name[expect["better"]].config.data, metric, subset)
+        if np.isfinite(floor) and not floor <= spread:
+            spread, source = floor, f"seeds of {name}"
     a, b = means
     lower = any(metric.startswith(p) for p in LOWER_IS_BETTER)
     if not (np.isfinite(a) and np.isfinite(b)):
