@@ -156,3 +156,18 @@ def test_print_commands_fan_out_the_suite_one_run_per_command(tmp_path, monkeypa
     log = []
     reproduce(results, quick=True, progress=False, log=log.append, experiments=exp_dir)
     assert sum("finished earlier, reused" in l for l in log) == 3 and (results / "SUMMARY.md").is_file()
+
+
+def test_a_finished_ert_run_is_reused_without_its_trees(tmp_path):
+    """ERT has no epochs: its finished run (config + metrics + predictions) is reused, even where its model.pt is
+    absent (the committed ERT runs ship without their 64 MB trees), instead of being trained again."""
+    exp_dir, results = tmp_path / "experiments", tmp_path / "results"
+    exp_dir.mkdir()
+    tiny = {"version": CONFIG_VERSION, "train_n": 24, "val_n": 6, "test_n": 6, "epochs": 3, "threads": 1}
+    _write_exp(exp_dir, "a", tiny, [{"name": "trees", "model": "ert", "loss": "l2", "width": 1.0,
+                                     "model_kw": {"cascade_depth": 2, "num_trees_per_cascade_level": 3}}])
+    reproduce(results, progress=False, log=lambda _: None, experiments=exp_dir)
+    (results / "trees" / runs.MODEL).unlink()
+    lines = []
+    reproduce(results, progress=False, log=lines.append, experiments=exp_dir)
+    assert "trees: finished earlier, reused" in lines and not (results / "trees" / runs.MODEL).exists()

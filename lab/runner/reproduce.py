@@ -119,7 +119,12 @@ def _finished(run_dir: Path, cfg: RunConfig) -> bool:
     try:
         run = runs.open_run(run_dir)
         saved = run.config.to_dict()
-        return run.metrics.get("epochs") == cfg.epochs and all(
+        done = run.metrics.get("epochs") == cfg.epochs
+        if cfg.model == "ert":  # trained to completion (no epochs), with its resolved options recorded
+            from lab.runner.ert import ert_config
+
+            cfg, done = ert_config(cfg, log=lambda _: None), True
+        return done and all(
             saved[k] == v for k, v in cfg.to_dict().items() if k not in ("device", "workers", "threads"))
     except runs.RunError:
         return False
