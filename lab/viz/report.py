@@ -178,10 +178,10 @@ def update_readme(results: Path, readme: Path = EXPERIMENTS_DIR.parent / "README
     full = table[table.subset.isin(["full", "val"])].drop(columns=["decoder", "subset"]) if len(table) else table
     note = runs.recipe_note(done)  # the label SUMMARY.md, the notebooks and the dashboard carry too
     block = "\n".join([README_START, "", *([f"**{note}**", ""] if note else []),
-                       "Did each paper's direction reproduce? (synthetic benchmark; the real_* "
-                       "experiments on the research-only LFPW faces). " + NOISE_RULE, "",
+                       "Did each paper's direction reproduce? (synthetic benchmark; the real-* runs "
+                       "on the research-only LFPW faces, their validation split). " + NOISE_RULE, "",
                        _md_table(pd.DataFrame(rows)), "", "Every reference run on the full synthetic test set "
-                       "(common + challenge), or on the real validation split (the lfpw-* runs):",
+                       "(common + challenge), or on the real validation split (the real-* runs):",
                        "", _md_table(full), "", README_END])
     new = text[: text.index(README_START)] + block + text[text.index(README_END) + len(README_END):]
     if new != text:
