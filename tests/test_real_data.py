@@ -13,6 +13,7 @@ from lab.config import RunConfig
 from lab.data.formats import parse_pts
 from lab.data.sources import open_splits, split_indices
 from lab.runner.train import train
+from lab.runner import runs
 
 LFPW = Path(os.environ.get("LAB_LFPW", Path(__file__).resolve().parents[2] / "shared/data/lfpw-train"))
 needs_lfpw = pytest.mark.skipif(not LFPW.is_dir(), reason=f"real LFPW faces not found at {LFPW} (set LAB_LFPW)")
@@ -40,7 +41,7 @@ def test_tiny_real_train_eval_round(tmp_path):
     assert preds["points"].shape == (17, 68, 2)
     # ground truth in the predictions is the file's 0-based points
     first = sorted(splits.notes["val_files"])[0]
-    assert any(np.allclose(g, parse_pts(first.split(":")[0])) for g in preds["gt"])
+    assert any(np.allclose(g, parse_pts(first.split(":")[0]), atol=1 / runs.QUANTUM) for g in preds["gt"])
 
 
 def test_predict_writes_pts_and_overlay(tmp_path, capsys):
@@ -67,7 +68,6 @@ def test_predict_writes_pts_and_overlay(tmp_path, capsys):
 
 
 def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys, pts_folder):
-    from lab.runner import runs
     from lab.runner.inspect import face_record
 
     a = pts_folder(tmp_path / "lfpw_test", "common", 3)
@@ -83,9 +83,9 @@ def test_eval_on_named_test_sources_the_300w_protocol(tmp_path, capsys, pts_fold
     assert again.metrics["test_data"] == {"common": [f"300w:{a}", f"300w:{b}"], "challenge": [f"300w:{c}"]}
     assert again.predictions["challenge"]["points"].shape == (4, 68, 2)
     # the stored ground truth is the files' points, and the dashboard's face lookup reads the same files
-    assert np.allclose(again.predictions["challenge"]["gt"][1], parse_pts(c / "face_001.pts"), atol=1e-3)
+    assert np.allclose(again.predictions["challenge"]["gt"][1], parse_pts(c / "face_001.pts"), atol=1 / runs.QUANTUM)  # stored on the 1/256 px grid
     assert face_record(again, "full", 4 + 4).source.startswith(str(b))  # full = challenge, then common (by name)
-    assert np.allclose(again.predictions["full"]["gt"][8], parse_pts(b / "face_001.pts"), atol=1e-3)
+    assert np.allclose(again.predictions["full"]["gt"][8], parse_pts(b / "face_001.pts"), atol=1 / runs.QUANTUM)
     # a plain re-evaluation keeps the named test sources
     assert main(["eval", str(run.path)]) == 0
     assert runs.open_run(run.path).metrics["subsets"]["full"]["n"] == 9
