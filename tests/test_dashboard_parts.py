@@ -59,3 +59,24 @@ def test_points_json_parses_back_to_each_runs_points():
     assert unlabeled["ground_truth"] is None and unlabeled["visible"] is None
     assert file_stem("my photo (1).jpg") == "my_photo_1" and file_stem("challenge_3") == "challenge_3"
     assert file_stem("") == "face"
+
+
+def test_first_launch_prefers_each_losss_best_run_that_ships_its_weights(tmp_path):
+    """A seed replicate or sweep variant without model.pt may score best, but Inspect could not draw its maps:
+    the default is the best run of that loss with weights; a loss with none keeps its best run."""
+    from lab.config import RunConfig
+    from lab.dashboard.data import default_selection
+    from lab.runner.runs import MODEL, Run
+
+    def run(name, loss, nme, weights):
+        r = Run(tmp_path / name)
+        r.path.mkdir()
+        if weights:
+            (r.path / MODEL).write_bytes(b"x")
+        r.config = RunConfig(name=name, loss=loss)
+        r.metrics = {"subsets": {"full": {"nme_inter_ocular": nme}}}
+        return r
+
+    runs_ = [run("lap-variant", "laplace_kl", 0.10, False), run("lap", "laplace_kl", 0.12, True),
+             run("l2", "l2", 0.13, True), run("star-variant", "star", 0.11, False)]
+    assert default_selection({r.name: r for r in runs_}) == ["lap", "l2", "star-variant"]  # with weights first

@@ -82,18 +82,19 @@ def data_available(run: Run) -> bool:
 def default_selection(run_map: dict[str, Run], limit: int = 8) -> list[str]:
     """The runs selected on first launch, real faces first: for each loss its best run (lowest mean NME_io on "full",
     else on its first subset) among the real-face runs whose data is on this machine, else among the synthetic
-    runs; at most `limit`, best first."""
-    def score(run: Run) -> float:
+    runs, preferring runs that ship their weights (Inspect draws their heatmaps); at most `limit`, those with
+    weights first, each group best first."""
+    def score(run: Run) -> tuple[bool, float]:
         subsets = run.metrics["subsets"]
         m = subsets.get("full") or next(iter(subsets.values()))
-        return float(m.get("nme_inter_ocular", np.inf))
+        return not run.has_model, float(m.get("nme_inter_ocular", np.inf))
 
     real = {n: r for n, r in run_map.items() if r.config.data != "synthetic" and data_available(r)}
     synthetic = {n: r for n, r in run_map.items() if r.config.data == "synthetic"}
     best: dict[str, tuple[float, str]] = {}
     for name, run in (real or synthetic or run_map).items():
         key = run.config.loss
-        best[key] = min(best.get(key, (np.inf, name)), (score(run), name))
+        best[key] = min(best.get(key, ((True, np.inf), name)), (score(run), name))
     return [name for _, name in sorted(best.values())][:limit]
 
 

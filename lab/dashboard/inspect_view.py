@@ -152,7 +152,9 @@ def overlay_controls(selected: list, k: int, has_gt: bool) -> dict:
     c["landmark"] = st.selectbox("Landmark", [None, *range(k)], key="ov_landmark",
                                  format_func=lambda i: "all" if i is None else f"#{i} {names[i]}")
     c["zoom"] = c["landmark"] is not None and st.checkbox("zoom on the landmark", value=True, key="ov_zoom")
-    c["heat_run"] = st.selectbox("Heatmap of", ["none", *[r.name for r in selected]], index=1, key="ov_heat")
+    heat_runs = [r.name for r in selected if r.has_model]  # a run shipped without weights has no maps to draw
+    c["heat_run"] = st.selectbox("Heatmap of", ["none", *heat_runs], index=1 if heat_runs else 0, key="ov_heat",
+                                 help="runs with weights (model.pt); the others show their stored points only")
     c["opacity"] = st.slider("heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="ov_opacity")
     c["cov"] = st.checkbox("covariance ellipse (Wasserstein moments)", value=False, key="ov_cov")
     c["laplace"] = st.checkbox("Laplace scale b", value=False, key="ov_laplace",
