@@ -14,7 +14,7 @@ CONFIG_VERSION = 2
 LEGACY_V1 = {"optimizer": "adam", "warmup_steps": 0, "min_lr_ratio": 0.0, "amp": "cuda", "channels_last": False,
              "fresh_faces": False, "aug_rotation": 15.0, "aug_scale": 0.1, "aug_shift": 0.05, "aug_flip": True,
              "select_best": True}
-LEGACY_V1_BARYCENTER = {"w2": "barycenter", "w2_sinkhorn": "barycenter", "star": "barycenter"}  # window was 5
+LEGACY_V1_BARYCENTER = {"w2": "barycenter", "w2_sinkhorn": "barycenter"}  # window was 5 (STAR: LEGACY_V1_DECODER)
 LEGACY_V1_DECODER = {"heatmap_mse": "argmax", "awing": "argmax",  # version 2 decodes them with "dark"
                      "star": "barycenter"}  # ... and STAR with its official full-map mean, "relu_mean"
 LEGACY_V1_MODEL_KW = {"rcn": {"head": "linear"}, "hourglass": {"head": "linear"}}

@@ -151,8 +151,8 @@ def write_summary(exps: list[Experiment], results: Path, quick: bool, wall: dict
 
 
 NOISE_RULE = (f"Pairs are judged on their means over seeds where a method has several; \"within noise\": the gap is "
-              f"below {NOISE_FACTOR:g} x the seed spread (the pair's own, else the largest measured on the same data; "
-              f"lab/runner/verdicts.py).")
+              f"below {NOISE_FACTOR:g} x the seed spread (the larger of the pair's own and, where a method has one seed, "
+              f"the largest measured on the same data; lab/runner/verdicts.py).")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
